@@ -1,0 +1,139 @@
+"""The library entry point: ``check(expression, point) -> CheckResult``.
+
+A check runs in two steps, so that bad input is refused before anything heavy loads:
+
+1. :func:`prepare` parses and validates the expression, the points and the options
+   into a :class:`Request`, raising :class:`~gradcheck_cli.errors.InputError`. It
+   imports neither SymPy nor torch.
+2. :func:`run` evaluates a request both ways, independently: SymPy on the exact
+   mathematics, torch on the expression as written; then compares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
+from .errors import InputError
+from .parse import Assignment, Expression, parse_expression, parse_point
+from .results import CheckResult, Status
+
+#: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``.
+PointLike = str | Mapping[str, float | int | str]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A validated check, ready to run: nothing in it can be refused any more."""
+
+    expression: Expression
+    points: tuple[tuple[Assignment, ...], ...]
+    wrt: tuple[str, ...]
+    tolerance: Tolerance
+    source: str | None = None
+
+
+def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[str] | None = None,
+          rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> CheckResult:
+    """Check the derivatives of ``expression`` at one point.
+
+    >>> check("5*(x+1)**2", "x=1").derivatives[0].symbolic
+    20.0
+
+    Input that cannot be checked gives a result with status ``error`` and a category
+    such as ``parse_error``; it never raises for bad input.
+    """
+    results = check_points(expression, [] if at is None else [at], wrt=wrt, rtol=rtol, atol=atol)
+    return results[0]
+
+
+def check_points(expression: str, points: Sequence[PointLike], *,
+                 wrt: str | Sequence[str] | None = None, rtol: float = DEFAULT_RTOL,
+                 atol: float = DEFAULT_ATOL, source: str | None = None
+                 ) -> tuple[CheckResult, ...]:
+    """Check ``expression`` at each point; one result per point, in order."""
+    try:
+        request = prepare(expression, points, wrt=wrt, rtol=rtol, atol=atol, source=source)
+    except InputError as error:
+        return (error_result(expression, error, source),)
+    return run(request)
+
+
+def error_result(expression: str, error: InputError, source: str | None = None) -> CheckResult:
+    """The result for input that was refused."""
+    return CheckResult(expression=expression, point=(), status=Status.ERROR,
+                       category=error.category, message=error.message, source=source,
+                       error_text=error.text, column=error.column)
+
+
+# -- step 1: validate ------------------------------------------------------------------
+
+
+def prepare(expression: str, points: Sequence[PointLike], *,
+            wrt: str | Sequence[str] | None = None, rtol: float = DEFAULT_RTOL,
+            atol: float = DEFAULT_ATOL, source: str | None = None) -> Request:
+    """Parse and validate everything; raise :class:`InputError` on the first problem."""
+    tolerance = _tolerance(rtol, atol)
+    parsed = parse_expression(expression)
+    assignments = tuple(_point(point) for point in points)
+    variables = parsed.variables
+    if not assignments:
+        assignments = ((),)
+    for point in assignments:
+        given = [a.name for a in point]
+        for assignment in point:
+            if assignment.name not in variables:
+                known = ", ".join(variables) or "none"
+                raise InputError("unknown_variable", f"the point gives a value for "
+                                 f"{assignment.name}, which is not in the expression "
+                                 f"(its variables: {known})")
+        missing = [name for name in variables if name not in given]
+        if missing:
+            example = ",".join(f"{name}=1" for name in variables)
+            raise InputError("missing_value", f"no value for {', '.join(missing)}: give every "
+                             f"variable a value, e.g. --at {example}")
+    return Request(parsed, assignments, _wrt(wrt, variables), tolerance, source)
+
+
+def _tolerance(rtol: float, atol: float) -> Tolerance:
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise InputError("bad_option", f"{name} must be a finite number >= 0, not {value!r}")
+    return Tolerance(rtol=float(rtol), atol=float(atol))
+
+
+def _point(point: PointLike) -> tuple[Assignment, ...]:
+    if isinstance(point, str):
+        return parse_point(point)
+    # A mapping: numbers are taken as given, strings parsed like --at values.
+    text = ",".join(f"{name}={value if isinstance(value, str) else repr(float(value))}"
+                    for name, value in point.items())
+    return parse_point(text)
+
+
+def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[str, ...]:
+    if wrt is None:
+        return variables
+    names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt)]
+    chosen: list[str] = []
+    for name in names:
+        if name not in variables:
+            known = ", ".join(variables) or "none"
+            raise InputError("unknown_variable", f"--wrt names {name or 'nothing'}, which is not "
+                             f"a variable of the expression (its variables: {known})")
+        if name in chosen:
+            raise InputError("repeated_variable", f"--wrt names {name} twice")
+        chosen.append(name)
+    return tuple(chosen)
+
+
+# -- step 2: evaluate and compare -------------------------------------------------------
+
+
+def run(request: Request) -> tuple[CheckResult, ...]:
+    """Evaluate a request both ways and compare, one result per point."""
+    from .evaluate import evaluate_request  # SymPy and torch load here, and only here
+
+    return evaluate_request(request)

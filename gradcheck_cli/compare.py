@@ -1,0 +1,240 @@
+"""Tolerances, verdicts and categories: is autograd's number the exact one?
+
+The rule, stated once: autograd's value ``a`` agrees with the exact value ``s`` when
+
+    |a - s| <= atol + rtol * |s|
+
+Non-finite values are compared by what they mean, never by ``==``: same-signed
+infinities agree, and ``nan`` never silently agrees with anything: at best it is a
+warning that says why the point is special.
+
+Nothing here imports SymPy or torch: the inputs are floats and words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+from .results import Status
+
+#: Default relative tolerance for float64.
+DEFAULT_RTOL = 1e-7
+#: Default absolute tolerance for float64 (matters near zero).
+DEFAULT_ATOL = 1e-12
+
+
+class Kind(str, Enum):
+    """What an exact value turned out to be."""
+
+    FINITE = "finite"            # a real number that float64 can hold
+    OVERFLOW = "overflow"        # a real number beyond float64's range
+    POS_INF = "pos_inf"          # +oo
+    NEG_INF = "neg_inf"          # -oo
+    COMPLEX_INF = "complex_inf"  # an infinity of no definite sign (1/x at 0)
+    COMPLEX = "complex"          # not real: outside the real domain
+    UNDEFINED = "undefined"      # nan, or no value at all (0/0 with no limit)
+
+
+#: Kinds that are a definite real number or a signed infinity.
+REAL_KINDS = frozenset({Kind.FINITE, Kind.OVERFLOW, Kind.POS_INF, Kind.NEG_INF})
+
+
+@dataclass(frozen=True)
+class Exact:
+    """An exact value rounded to float64, with what it was and how it was found."""
+
+    value: float          # float64 rounding; +-inf or nan where not finite
+    kind: Kind
+    text: str             # the value at full precision, or SymPy's word for it
+    by_limit: bool = False
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``|a - s| <= atol + rtol * |s|``."""
+
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+
+    def bound(self, exact: float) -> float:
+        return self.atol + self.rtol * abs(exact)
+
+    def close(self, actual: float, exact: float) -> bool:
+        return abs(actual - exact) <= self.bound(exact)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A status, its category (a short machine name) and one sentence of why."""
+
+    status: Status
+    category: str
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the exact as-written evaluation found at the point, in words."""
+
+    #: e.g. "x/x is 0/0 (nan)": the expression as written is undefined here.
+    undefined: str | None = None
+    #: e.g. "exp(x) is 1.97e+434": an intermediate value is beyond float64.
+    overflow: str | None = None
+
+
+OK = Verdict(Status.PASS, "ok", None)
+
+
+def fmt(value: float | None) -> str:
+    """A number for people: 12 significant digits, ``nan``/``inf`` spelled out."""
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    return f"{value:.12g}"
+
+
+def differences(exact: float | None, actual: float | None) -> tuple[float | None, float | None]:
+    """Absolute and relative difference; ``None`` where either side is missing."""
+    if exact is None or actual is None:
+        return None, None
+    if math.isinf(exact) and exact == actual:
+        return 0.0, 0.0
+    diff = abs(actual - exact)
+    if math.isnan(diff):
+        return math.nan, math.nan
+    if exact == 0:
+        return diff, (0.0 if diff == 0 else math.inf)
+    return diff, diff / abs(exact)
+
+
+def judge(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+          context: Context = Context()) -> Verdict:
+    """The verdict on autograd's ``actual`` against the ``exact`` value of ``quantity``."""
+    handler = _JUDGES[exact.kind]
+    return handler(quantity, exact, actual, tolerance, context)
+
+
+def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+            context: Context) -> Verdict:
+    s, a = exact.value, actual
+    if math.isfinite(a):
+        if tolerance.close(a, s):
+            return OK
+        message = (f"autograd gives {fmt(a)}, the exact {quantity} is {fmt(s)}: they differ by "
+                   f"{fmt(abs(a - s))}, more than atol + rtol*|exact| = {fmt(tolerance.bound(s))}")
+        if context.overflow:
+            return Verdict(Status.FAIL, "overflow", f"{message}; {context.overflow}, beyond float64")
+        return Verdict(Status.FAIL, "mismatch", message)
+    if context.undefined:
+        return Verdict(Status.WARN, "removable",
+                       f"undefined as written at this point ({context.undefined}), so autograd "
+                       f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
+    if context.overflow:
+        return Verdict(Status.FAIL, "overflow",
+                       f"autograd gives {fmt(a)} because {context.overflow}, beyond float64; "
+                       f"the exact {quantity} is {fmt(s)}")
+    if math.isnan(a):
+        return Verdict(Status.FAIL, "autograd_nan",
+                       f"autograd gives nan, but the exact {quantity} is {fmt(s)}")
+    return Verdict(Status.FAIL, "mismatch",
+                   f"autograd gives {fmt(a)}, but the exact {quantity} is {fmt(s)}")
+
+
+def _overflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+              context: Context) -> Verdict:
+    if actual == exact.value:  # the same-signed infinity
+        return Verdict(Status.WARN, "overflow",
+                       f"the exact {quantity} {exact.text} is beyond float64's range; "
+                       f"autograd's {fmt(actual)} is the nearest float64 can say")
+    return Verdict(Status.FAIL, "overflow",
+                   f"the exact {quantity} is {exact.text}, beyond float64; autograd "
+                   f"gives {fmt(actual)}")
+
+
+def _signed_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+                     context: Context) -> Verdict:
+    if actual == exact.value:
+        return Verdict(Status.WARN, "pole",
+                       f"the exact {quantity} is infinite here ({exact.text}) and autograd agrees")
+    if math.isnan(actual):
+        return Verdict(Status.WARN, "pole",
+                       f"the exact {quantity} is infinite here ({exact.text}); autograd gives nan")
+    return Verdict(Status.FAIL, "pole",
+                   f"the exact {quantity} is infinite here ({exact.text}), but autograd gives "
+                   f"{fmt(actual)}")
+
+
+def _complex_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+                      context: Context) -> Verdict:
+    if not math.isfinite(actual):
+        return Verdict(Status.WARN, "pole",
+                       f"a pole: the {quantity} is infinite with no definite sign (+inf on one "
+                       f"side, -inf on the other); autograd gives {fmt(actual)}")
+    return Verdict(Status.FAIL, "pole",
+                   f"a pole: the exact {quantity} is infinite, but autograd gives {fmt(actual)}")
+
+
+def _complex(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+             context: Context) -> Verdict:
+    where = f" ({context.undefined})" if context.undefined else ""
+    if math.isnan(actual):
+        return Verdict(Status.WARN, "domain",
+                       f"outside the real domain{where}: the exact {quantity} is complex, "
+                       f"{exact.text}; autograd gives nan")
+    return Verdict(Status.FAIL, "domain",
+                   f"outside the real domain{where}: the exact {quantity} is complex, "
+                   f"{exact.text}, but autograd gives {fmt(actual)}")
+
+
+def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+               context: Context) -> Verdict:
+    where = context.undefined or f"SymPy finds {exact.text}"
+    return Verdict(Status.WARN, "undefined",
+                   f"the {quantity} is undefined at this point ({where}), with no limit; "
+                   f"autograd gives {fmt(actual)}")
+
+
+_JUDGES = {
+    Kind.FINITE: _finite,
+    Kind.OVERFLOW: _overflow,
+    Kind.POS_INF: _signed_infinity,
+    Kind.NEG_INF: _signed_infinity,
+    Kind.COMPLEX_INF: _complex_infinity,
+    Kind.COMPLEX: _complex,
+    Kind.UNDEFINED: _undefined,
+}
+
+
+def judge_kink(left: Exact, right: Exact, jump: bool, actual: float, tolerance: Tolerance,
+               where: str, convention: str | None) -> Verdict:
+    """The verdict at a point where the function is not differentiable.
+
+    ``left`` and ``right`` are the one-sided limits of the derivative; ``jump`` says the
+    function itself is discontinuous there. Autograd's value is accepted (with a
+    warning) when it lies between the one-sided derivatives: a valid subgradient.
+    """
+    said = f"; {convention}" if convention else ""
+    if jump:
+        return Verdict(Status.WARN, "not_differentiable",
+                       f"{where} jumps here, so no derivative exists; autograd gives "
+                       f"{fmt(actual)}{said}")
+    sides = f"one-sided derivatives {fmt(left.value)} (left) and {fmt(right.value)} (right)"
+    if left.kind in REAL_KINDS and right.kind in REAL_KINDS:
+        low, high = sorted((left.value, right.value))
+        if low - tolerance.bound(low) <= actual <= high + tolerance.bound(high):
+            return Verdict(Status.WARN, "not_differentiable",
+                           f"not differentiable here ({where}): {sides}; autograd's "
+                           f"{fmt(actual)} lies between them, a valid subgradient{said}")
+        return Verdict(Status.FAIL, "not_differentiable",
+                       f"not differentiable here ({where}): {sides}; autograd's "
+                       f"{fmt(actual)} lies outside them{said}")
+    return Verdict(Status.WARN, "not_differentiable",
+                   f"not differentiable here ({where}): {sides}; autograd gives "
+                   f"{fmt(actual)}{said}")

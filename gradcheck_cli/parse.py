@@ -1,0 +1,570 @@
+"""Text -> expression tree, through an allow-listed Python ``ast``.
+
+User text is data: it is never handed to ``eval``, ``exec``, ``compile`` of code objects
+or SymPy's string parser. ``ast.parse`` only builds a syntax tree; every node of it is
+checked against an allow-list and turned into the small tree below, or refused with an
+:class:`~gradcheck_cli.errors.InputError` that names the problem and its column.
+
+The limits against expression bombs are checked here, before SymPy or torch ever sees
+the tree. They are named constants, documented in the README.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .errors import InputError
+from .functions import CONSTANTS, FUNCTIONS
+
+#: Longest expression accepted, in characters.
+MAX_EXPRESSION_LENGTH = 4_000
+#: Deepest nesting of the expression tree (parentheses, calls, operators).
+MAX_DEPTH = 64
+#: Most nodes (numbers, names, operators, calls) in one expression.
+MAX_NODES = 1_000
+#: Longest numeric literal, in characters.
+MAX_LITERAL_LENGTH = 64
+#: Largest product of constant exponents along any chain of nested powers:
+#: ``x**2000``, ``(x**64)**64`` and ``9**9**9`` are refused, ``x**1000`` is not.
+MAX_EXPONENT = 1_024
+
+#: What each binary operator of the language does. SymPy expressions, tensors and
+#: floats all implement these Python operators, so both sides share this one table.
+BINARY_OPERATORS = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "**": operator.pow,
+}
+
+#: Makes the InputError for a problem: (category, message, column=None).
+Fail = Callable[..., InputError]
+
+_DECIMAL_LITERAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_IMPLICIT_PRODUCT = re.compile(
+    r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z_(][\w]*)"
+)
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_UNICODE_HINTS = {
+    "π": "pi", "×": "*", "·": "*", "−": "-", "÷": "/", "²": "**2", "³": "**3", "√": "sqrt(...)",
+}
+
+
+# -- the tree ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric literal; ``text`` keeps it exact for the symbolic side."""
+
+    value: int | float
+    text: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Constant:
+    """``pi`` or ``e``."""
+
+    name: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable, differentiated with respect to when asked."""
+
+    name: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Unary:
+    """``-a`` or ``+a``."""
+
+    op: str
+    operand: Node
+    column: int
+
+
+@dataclass(frozen=True)
+class Binary:
+    """``a + b``, ``a - b``, ``a * b``, ``a / b`` or ``a ** b``."""
+
+    op: str
+    left: Node
+    right: Node
+    column: int
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of a registry function with exactly its arity."""
+
+    function: str
+    args: tuple[Node, ...]
+    column: int
+
+
+Node = Number | Constant | Variable | Unary | Binary | Call
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: its text, its tree, and its variables in order of first use."""
+
+    text: str
+    tree: Node
+    variables: tuple[str, ...]
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of a tree, parents before children, left to right."""
+    stack: list[Node] = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-trees of a node."""
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    return ()
+
+
+def is_constant(node: Node) -> bool:
+    """True when no variable occurs in the tree."""
+    return not any(isinstance(n, Variable) for n in walk(node))
+
+
+def unparse(node: Node) -> str:
+    """The tree back as text, fully parenthesised where it matters (for messages)."""
+    if isinstance(node, Number):
+        return node.text
+    if isinstance(node, Constant | Variable):
+        return node.name
+    if isinstance(node, Unary):
+        return f"{node.op}{_wrap(node.operand)}"
+    if isinstance(node, Binary):
+        return f"{_wrap(node.left)}{node.op}{_wrap(node.right)}"
+    return f"{node.function}({', '.join(unparse(a) for a in node.args)})"
+
+
+def _wrap(node: Node) -> str:
+    text = unparse(node)
+    return f"({text})" if isinstance(node, Binary | Unary) else text
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+_BINARY_OPS: dict[type[ast.operator], str] = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
+}
+_UNARY_OPS: dict[type[ast.unaryop], str] = {ast.UAdd: "+", ast.USub: "-"}
+
+# What a refused node is called in messages, with a hint where one helps.
+_REFUSED: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access ('.')",
+    ast.Subscript: "subscripts ('[...]')",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "generator expressions",
+    ast.Compare: "comparisons",
+    ast.BoolOp: "'and' / 'or'",
+    ast.IfExp: "'if ... else'",
+    ast.List: "lists",
+    ast.Tuple: "tuples (a stray comma?)",
+    ast.Dict: "dicts",
+    ast.Set: "sets",
+    ast.JoinedStr: "strings",
+    ast.NamedExpr: "assignment (':=')",
+    ast.Starred: "'*' unpacking",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.Slice: "slices",
+}
+
+
+def parse_expression(text: str) -> Expression:
+    """Parse an expression that may use variables."""
+    tree = _parse(text, allow_variables=True)
+    variables = tuple(dict.fromkeys(n.name for n in walk(tree) if isinstance(n, Variable)))
+    return Expression(text=text, tree=tree, variables=variables)
+
+
+def parse_constant(text: str, *, offset: int = 0, context: str | None = None) -> Node:
+    """Parse a constant expression such as ``pi/4`` or ``-1e-3`` (no variables).
+
+    ``offset`` shifts reported columns, and ``context`` is the whole text they refer
+    to, when ``text`` is a piece of a longer argument such as ``--at x=pi/4``.
+    """
+    return _parse(text, allow_variables=False, offset=offset, context=context)
+
+
+def _parse(text: str, *, allow_variables: bool, offset: int = 0, context: str | None = None) -> Node:
+    whole = text if context is None else context
+
+    def fail(category: str, message: str, column: int | None = None) -> InputError:
+        return InputError(category, message, text=whole, column=column)
+
+    # Leading blanks would be an "unexpected indent" to Python's parser.
+    stripped = text.lstrip()
+    offset += len(text) - len(stripped)
+    text = stripped
+
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise fail("limit", f"the expression is {len(text):,} characters long; the limit "
+                   f"is MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}")
+    if not text.strip():
+        raise fail("parse_error", "the expression is empty")
+    for index, char in enumerate(text):
+        if char == "\x00" or (ord(char) < 32 and char != "\t") or ord(char) == 127:
+            raise fail("parse_error", f"control character {char!r} at column "
+                       f"{offset + index + 1}", offset + index + 1)
+        if ord(char) > 127:
+            hint = _UNICODE_HINTS.get(char)
+            suffix = f"; write {hint} instead" if hint else "; only ASCII is accepted"
+            raise fail("parse_error", f"non-ASCII character {char!r} at column "
+                       f"{offset + index + 1}{suffix}", offset + index + 1)
+
+    # '^' means power here, as in most maths; Python would read it as xor with the
+    # wrong precedence, so it is rewritten before parsing, keeping a column map.
+    source, column_of = _caret_to_power(text, offset)
+    depth = _paren_depth(source)
+    if depth > MAX_DEPTH:
+        raise fail("limit", f"parentheses nest {depth} deep; the limit is MAX_DEPTH = {MAX_DEPTH}")
+    try:
+        module = ast.parse(source, mode="eval")
+    except SyntaxError as error:
+        raise _syntax_error(text, source, column_of, error, fail, offset) from None
+    except (MemoryError, RecursionError):
+        raise fail("limit", f"the expression nests too deeply; the limit is MAX_DEPTH = {MAX_DEPTH}"
+                   ) from None
+    _check_size(module.body, fail, column_of)
+    converter = _Converter(source, column_of, allow_variables, fail)
+    tree = converter.convert(module.body)
+    _check_exponents(tree, fail)
+    return tree
+
+
+def _caret_to_power(text: str, offset: int) -> tuple[str, list[int]]:
+    source: list[str] = []
+    column_of: list[int] = []  # 0-based index in source -> 1-based column in the whole text
+    for index, char in enumerate(text):
+        replacement = "**" if char == "^" else char
+        source.append(replacement)
+        column_of.extend([offset + index + 1] * len(replacement))
+    column_of.append(offset + len(text) + 1)
+    return "".join(source), column_of
+
+
+def _paren_depth(source: str) -> int:
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _syntax_error(text: str, source: str, column_of: list[int], error: SyntaxError,
+                  fail: Fail, offset: int) -> InputError:
+    implicit = _IMPLICIT_PRODUCT.search(text)
+    if implicit and _DECIMAL_LITERAL.fullmatch(implicit.group(1)):
+        number, name = implicit.group(1), implicit.group(2)
+        column = offset + implicit.start() + 1
+        return fail("parse_error", f"'{number}{name}' at column {column} is not an expression; "
+                    f"did you mean {number}*{name}?", column)
+    if text.count("(") != text.count(")"):
+        return fail("parse_error", f"unbalanced parentheses: {text.count('(')} '(' and "
+                    f"{text.count(')')} ')'", None)
+    position = error.offset or len(source) + 1
+    column = column_of[min(max(position - 1, 0), len(column_of) - 1)]
+    if position > len(source):
+        return fail("parse_error", "the expression ends too early (a missing operand?)", column)
+    return fail("parse_error",
+                f"cannot parse the expression at column {column}: {error.msg}", column)
+
+
+def _check_size(body: ast.AST, fail, column_of: list[int]) -> None:  # type: ignore[no-untyped-def]
+    # Iterative, so that a deep tree cannot overflow the Python stack here.
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise fail("limit", f"the expression has more than MAX_NODES = {MAX_NODES:,} parts")
+        if depth > MAX_DEPTH:
+            column = _column(node, column_of)
+            raise fail("limit", f"the expression nests deeper than MAX_DEPTH = {MAX_DEPTH} "
+                       f"(at column {column})", column)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, ast.expr_context | ast.operator | ast.unaryop))
+
+
+def _column(node: ast.AST, column_of: list[int]) -> int:
+    offset = getattr(node, "col_offset", 0)
+    return column_of[min(offset, len(column_of) - 1)]
+
+
+class _Converter:
+    """Turns an allow-listed ``ast`` into the tree, refusing everything else."""
+
+    def __init__(self, source: str, column_of: list[int], allow_variables: bool, fail: Fail) -> None:
+        self.source = source
+        self.column_of = column_of
+        self.allow_variables = allow_variables
+        self.fail = fail
+
+    def convert(self, node: ast.AST) -> Node:
+        column = _column(node, self.column_of)
+        if isinstance(node, ast.Constant):
+            return self._number(node, column)
+        if isinstance(node, ast.Name):
+            return self._name(node.id, column)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPS:
+            return Unary(_UNARY_OPS[type(node.op)], self.convert(node.operand), column)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS:
+            return Binary(_BINARY_OPS[type(node.op)], self.convert(node.left),
+                          self.convert(node.right), _column_of_operator(self, node))
+        if isinstance(node, ast.Call):
+            return self._call(node, column)
+        if isinstance(node, ast.BinOp | ast.UnaryOp):
+            symbol = self._segment(node)
+            raise self.fail("parse_error", f"operator in '{symbol}' at column {column} is not "
+                            "supported; use + - * / ** (or ^ for power)", column)
+        what = _REFUSED.get(type(node), f"'{type(node).__name__}' syntax")
+        raise self.fail("parse_error", f"{what} not allowed at column {column}: only numbers, "
+                        "variables, + - * / ** and supported functions are", column)
+
+    def _segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or type(node).__name__
+
+    def _number(self, node: ast.Constant, column: int) -> Number:
+        value = node.value
+        literal = self._segment(node)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kind = {str: "strings", bytes: "bytes", complex: "complex numbers"}.get(
+                type(value), f"{type(value).__name__} literals")
+            if isinstance(value, bool) or value is None or value is Ellipsis:
+                kind = f"'{literal}'"
+            raise self.fail("parse_error", f"{kind} not allowed at column {column}: only real "
+                            "numbers are", column)
+        if len(literal) > MAX_LITERAL_LENGTH:
+            raise self.fail("limit", f"the number at column {column} is {len(literal)} characters "
+                            f"long; the limit is MAX_LITERAL_LENGTH = {MAX_LITERAL_LENGTH}", column)
+        if not _DECIMAL_LITERAL.fullmatch(literal):
+            raise self.fail("parse_error", f"'{literal}' at column {column}: write numbers in "
+                            "plain decimal (1, 0.5, 1e-3)", column)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail("limit", f"the number {literal} at column {column} is too large for "
+                            "float64 (largest about 1.8e308)", column)
+        return Number(value, literal, column)
+
+    def _name(self, name: str, column: int) -> Node:
+        if name in CONSTANTS:
+            return Constant(name, column)
+        if name in FUNCTIONS:
+            raise self.fail("parse_error", f"'{name}' at column {column} is a function; "
+                            f"call it: {name}(...)", column)
+        if not _NAME.match(name):
+            raise self.fail("parse_error", f"'{name}' at column {column} is not a valid variable "
+                            "name (letters, digits and '_', starting with a letter)", column)
+        if not self.allow_variables:
+            raise self.fail("unknown_variable", f"'{name}' at column {column}: a value must be a "
+                            "constant (numbers, pi, e and functions of them)", column)
+        return Variable(name, column)
+
+    def _call(self, node: ast.Call, column: int) -> Call:
+        func = node.func
+        if not isinstance(func, ast.Name):
+            callee = self._segment(func)
+            if isinstance(func, ast.Constant | ast.BinOp | ast.UnaryOp | ast.Call | ast.Name):
+                whole = self._segment(node)
+                # The '(' that opens the argument list: where '*' is missing.
+                end = node.args[0].col_offset if node.args else node.end_col_offset or 0
+                split = self.source.rfind("(", node.col_offset, end) - node.col_offset
+                fixed = f"{whole[:split]}*{whole[split:]}" if split > 0 else f"{callee}*(...)"
+                raise self.fail("parse_error", f"'{whole}' at column {column}: a value cannot be "
+                                f"called; did you mean {fixed}?", column)
+            raise self.fail("parse_error", f"only plain function names can be called; "
+                            f"'{callee}' at column {column} is not one", column)
+        name = func.id
+        function = FUNCTIONS.get(name)
+        if function is None:
+            close = difflib.get_close_matches(name.lower(), FUNCTIONS, n=3, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            raise self.fail("unknown_function", f"unknown function '{name}' at column {column}"
+                            f"{hint}; 'gradcheck --functions' lists the supported ones", column)
+        if node.keywords:
+            raise self.fail("parse_error", f"keyword arguments are not allowed in {name}(...) at "
+                            f"column {column}", column)
+        if any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise self.fail("parse_error", f"'*' unpacking is not allowed in {name}(...) at "
+                            f"column {column}", column)
+        if len(node.args) != function.arity:
+            plural = "s" if function.arity != 1 else ""
+            raise self.fail("parse_error", f"{name}() takes {function.arity} argument{plural}, "
+                            f"{len(node.args)} given at column {column}", column)
+        return Call(name, tuple(self.convert(arg) for arg in node.args), column)
+
+
+def _column_of_operator(converter: _Converter, node: ast.BinOp) -> int:
+    # Messages point at the operator itself, found after the left operand (past any
+    # closing parentheses), which ast does not record.
+    text = _BINARY_OPS[type(node.op)]
+    start = node.left.end_col_offset or node.col_offset
+    found = converter.source.find(text, start)
+    return converter.column_of[found if found >= 0 else node.col_offset]
+
+
+# -- constant folding, for the limits and for point values -----------------------------
+
+
+def constant_value(node: Node) -> float:
+    """The float value of a constant tree, ``nan`` where undefined, ``±inf`` on overflow.
+
+    Uses the registry's ``math`` forms, so no SymPy or torch is imported.
+    """
+    if isinstance(node, Number):
+        return float(node.value)
+    if isinstance(node, Constant):
+        return CONSTANTS[node.name]
+    if isinstance(node, Variable):
+        raise ValueError(f"variable {node.name} in a constant")
+    try:
+        if isinstance(node, Unary):
+            operand = constant_value(node.operand)
+            return -operand if node.op == "-" else operand
+        if isinstance(node, Binary):
+            return _fold_binary(node.op, constant_value(node.left), constant_value(node.right))
+        args = [constant_value(a) for a in node.args]
+        if any(math.isnan(a) for a in args):
+            return math.nan
+        return float(FUNCTIONS[node.function].math(*args))
+    except OverflowError:
+        return math.inf
+    except (ValueError, ZeroDivisionError):
+        return math.nan
+
+
+def _fold_binary(op: str, left: float, right: float) -> float:
+    if op == "/" and right == 0:
+        return math.nan if left == 0 or math.isnan(left) else math.copysign(math.inf, left)
+    if op == "**":
+        # math.pow on floats is cheap whatever the size (a huge integer power is
+        # not); it raises on overflow or a complex result, handled by the caller.
+        return math.pow(left, right)
+    return float(BINARY_OPERATORS[op](left, right))
+
+
+def _check_exponents(tree: Node, fail: Fail) -> None:
+    # Walks every power, carrying the product of the constant exponents above it, so
+    # that (x**64)**64 is refused as x**4096 would be.
+    stack: list[tuple[Node, float]] = [(tree, 1.0)]
+    while stack:
+        node, scale = stack.pop()
+        if isinstance(node, Binary) and node.op == "**" and is_constant(node.right):
+            exponent = constant_value(node.right)
+            if not math.isfinite(exponent):
+                problem = "is not a number" if math.isnan(exponent) else "is too large"
+                raise fail("limit", f"the exponent {unparse(node.right)} at column "
+                           f"{node.column} {problem}; the limit is MAX_EXPONENT = {MAX_EXPONENT}",
+                           node.column)
+            scale *= max(1.0, abs(exponent))
+            if scale > MAX_EXPONENT:
+                raise fail("limit", f"the power at column {node.column} raises to "
+                           f"{_magnitude(scale)} in effect (nested constant exponents multiply); "
+                           f"the limit is MAX_EXPONENT = {MAX_EXPONENT}", node.column)
+            stack.append((node.left, scale))
+            stack.append((node.right, 1.0))
+            continue
+        stack.extend((child, scale) for child in children(node))
+
+
+def _magnitude(value: float) -> str:
+    return f"{value:,.0f}" if value < 1e15 else f"{value:.3g}"
+
+
+# -- points ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One ``name=value`` of a point: the value's tree (exact) and its float64 value."""
+
+    name: str
+    tree: Node
+    value: float
+    column: int
+
+
+def parse_point(text: str) -> tuple[Assignment, ...]:
+    """Parse ``x=1, y=pi/4``: each value is a constant expression, parsed safely."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise InputError("limit", f"the point is {len(text):,} characters long; the limit is "
+                         f"MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}", text=text)
+    assignments: list[Assignment] = []
+    seen: set[str] = set()
+    for start, piece in _split_top_level(text):
+        name_part, equals, value_part = piece.partition("=")
+        name = name_part.strip()
+        name_column = start + len(name_part) - len(name_part.lstrip()) + 1
+        if not equals:
+            raise InputError("parse_error", f"'{piece.strip()}' at column {name_column} is not "
+                             "name=value (write the point as x=1,y=2)", text=text,
+                             column=name_column)
+        if not _NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
+            raise InputError("parse_error", f"'{name}' at column {name_column} is not a variable "
+                             "name", text=text, column=name_column)
+        if name in seen:
+            raise InputError("repeated_variable", f"{name} is given twice in the point '{text}'",
+                             text=text, column=name_column)
+        seen.add(name)
+        value_offset = start + len(name_part) + 1
+        if not value_part.strip():
+            raise InputError("missing_value", f"{name} has no value (write {name}=1)", text=text,
+                             column=value_offset)
+        tree = parse_constant(value_part, offset=value_offset, context=text)
+        value = constant_value(tree)
+        if not math.isfinite(value):
+            raise InputError("non_finite_point", f"{name} = {value_part.strip()} is not a finite "
+                             f"number (it evaluates to {value})", text=text,
+                             column=value_offset + 1)
+        assignments.append(Assignment(name, tree, value, name_column))
+    return tuple(assignments)
+
+
+def _split_top_level(text: str) -> list[tuple[int, str]]:
+    # Commas inside parentheses belong to calls such as atan2(1, 2).
+    pieces: list[tuple[int, str]] = []
+    depth = start = 0
+    for index, char in enumerate(text):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            pieces.append((start, text[start:index]))
+            start = index + 1
+    pieces.append((start, text[start:]))
+    if len(pieces) == 1 and not pieces[0][1].strip():
+        raise InputError("parse_error", "the point is empty (write it as x=1,y=2)", text=text)
+    return pieces

@@ -1,0 +1,79 @@
+"""Strict JSON: no ``NaN``/``Infinity`` tokens; a non-finite number is the string
+``"nan"``, ``"inf"`` or ``"-inf"``, and a value that could not be computed is ``null``.
+
+The shape is a contract (``version`` 1), documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..results import CheckResult, Derivative, Summary
+
+#: Bumped only when a key changes meaning or goes away; new keys may appear.
+SCHEMA_VERSION = 1
+
+
+def number(value: float | None) -> float | str | None:
+    """A float as strict JSON allows it."""
+    if value is None:
+        return None
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def derivative_record(derivative: Derivative) -> dict[str, Any]:
+    """One partial derivative as a JSON object."""
+    record: dict[str, Any] = {
+        "wrt": list(derivative.wrt),
+        "formula": derivative.formula,
+        "symbolic": number(derivative.symbolic),
+        "autograd": number(derivative.autograd),
+        "abs_diff": number(derivative.abs_diff),
+        "rel_diff": number(derivative.rel_diff),
+        "status": derivative.status.value,
+        "category": derivative.category,
+        "message": derivative.message,
+    }
+    if derivative.one_sided is not None:
+        record["one_sided"] = {"left": number(derivative.one_sided[0]),
+                               "right": number(derivative.one_sided[1])}
+    return record
+
+
+def check_record(result: CheckResult) -> dict[str, Any]:
+    """One check as a JSON object."""
+    value = None
+    if result.value is not None:
+        value = {"symbolic": number(result.value.symbolic),
+                 "autograd": number(result.value.autograd)}
+    return {
+        "expression": result.expression,
+        "point": {name: number(v) for name, v in result.point},
+        "source": result.source,
+        "status": result.status.value,
+        "category": result.category,
+        "message": result.message,
+        "value": value,
+        "derivatives": [derivative_record(d) for d in result.derivatives],
+    }
+
+
+def summary_record(results: Sequence[CheckResult]) -> dict[str, int]:
+    return Summary.of(results).as_dict()
+
+
+def render_json(results: Sequence[CheckResult]) -> str:
+    """The whole report as one strict JSON document."""
+    document = {
+        "version": SCHEMA_VERSION,
+        "summary": summary_record(results),
+        "checks": [check_record(r) for r in results],
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,119 @@
+"""Frozen result types: what a check found, independent of how it is shown.
+
+Renderers are pure functions of these; nothing here imports SymPy or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    """The verdict on one comparison or one check, from best to worst."""
+
+    PASS = "pass"    # the values agree
+    WARN = "warn"    # they agree (or both are undefined) but the point is special
+    FAIL = "fail"    # they disagree
+    ERROR = "error"  # the check could not be done
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3}
+
+#: Categories that mean the input itself was refused; on the command line they are
+#: usage errors (exit code 2).
+INPUT_CATEGORIES = frozenset({
+    "parse_error", "limit", "unknown_function", "unknown_variable", "missing_value",
+    "repeated_variable", "non_finite_point", "bad_option",
+})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One quantity computed both ways.
+
+    ``symbolic`` is the exact value rounded to float64 (``None`` where it does not
+    exist, e.g. a derivative at a kink); ``autograd`` is what PyTorch computed.
+    """
+
+    symbolic: float | None
+    autograd: float | None
+    abs_diff: float | None
+    rel_diff: float | None
+    status: Status
+    category: str
+    message: str | None
+    #: The exact value at 30 significant digits, or SymPy's word for it (``zoo``).
+    symbolic_text: str | None = None
+    #: Limits from the left and the right, where the point is a kink.
+    one_sided: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Derivative(Comparison):
+    """One partial derivative: with respect to ``wrt`` (one name per order)."""
+
+    wrt: tuple[str, ...] = ()
+    formula: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything found for one expression at one point."""
+
+    expression: str
+    point: tuple[tuple[str, float], ...]
+    status: Status
+    category: str
+    message: str | None
+    value: Comparison | None = None
+    derivatives: tuple[Derivative, ...] = ()
+    source: str | None = None
+    #: For input errors: the text the column refers to, and the 1-based column.
+    error_text: str | None = None
+    column: int | None = None
+
+    @property
+    def point_dict(self) -> dict[str, float]:
+        return dict(self.point)
+
+    @property
+    def is_input_error(self) -> bool:
+        return self.status is Status.ERROR and self.category in INPUT_CATEGORIES
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts of checks by status."""
+
+    total: int
+    passed: int
+    warned: int
+    failed: int
+    errored: int
+
+    @classmethod
+    def of(cls, results: Iterable[CheckResult]) -> Summary:
+        counts = dict.fromkeys(Status, 0)
+        for result in results:
+            counts[result.status] += 1
+        return cls(sum(counts.values()), counts[Status.PASS], counts[Status.WARN],
+                   counts[Status.FAIL], counts[Status.ERROR])
+
+    def as_dict(self) -> dict[str, int]:
+        return {"total": self.total, "pass": self.passed, "warn": self.warned,
+                "fail": self.failed, "error": self.errored}
+
+
+def worst(comparisons: Iterable[Comparison]) -> Comparison | None:
+    """The comparison with the worst status (the first of equals), if any."""
+    found: Comparison | None = None
+    for comparison in comparisons:
+        if found is None or comparison.status.rank > found.status.rank:
+            found = comparison
+    return found

@@ -1,0 +1,259 @@
+"""Tree -> SymPy: exact derivatives and their values at a point.
+
+This side is the mathematics: SymPy with real symbols, numbers kept exact (``0.1`` is
+1/10), values computed at 30 significant digits, and a limit taken where plain
+substitution is undefined. It never runs ``simplify``: it is unbounded, and the
+derivative as SymPy writes it is what the user wants to see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from .compare import REAL_KINDS, Exact, Kind
+from .functions import FUNCTIONS
+from .parse import (
+    BINARY_OPERATORS,
+    Binary,
+    Call,
+    Constant,
+    Node,
+    Number,
+    Unary,
+    Variable,
+    children,
+    walk,
+)
+
+#: Significant digits of every exact value before it is rounded to float64.
+PRECISION = 30
+#: Significant digits of an exact value as shown in messages.
+SHOWN_DIGITS = 15
+
+
+def symbols_for(names: tuple[str, ...]) -> dict[str, sp.Symbol]:
+    """Real SymPy symbols, one per variable name."""
+    return {name: sp.Symbol(name, real=True) for name in names}
+
+
+def exact_float(value: float) -> sp.Expr:
+    """The exact rational value of a float64 (0.1 is 3602879701896397/36028797018963968)."""
+    return sp.Rational(value) if math.isfinite(value) else sp.nan
+
+
+def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
+    """The SymPy expression of a tree; numbers stay exact."""
+    if isinstance(node, Number):
+        return sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(node.text)
+    if isinstance(node, Constant):
+        return sp.pi if node.name == "pi" else sp.E
+    if isinstance(node, Variable):
+        return symbols[node.name]
+    return _combine(node, [to_sympy(child, symbols) for child in children(node)])
+
+
+def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
+    """The partial derivative of ``expr`` with respect to each symbol in turn."""
+    return sp.diff(expr, *symbols)
+
+
+def formula(expr: sp.Expr) -> str:
+    """A derivative as SymPy prints it, in the expression language (``**`` for power)."""
+    return str(expr)
+
+
+def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact:
+    """The value of ``expr`` at an exact point, falling back to a limit where undefined."""
+    direct = classify(expr.xreplace(dict(point)))
+    if direct.kind in REAL_KINDS:
+        return direct
+    limited = limit_value(expr, point)
+    return limited if limited is not None else direct
+
+
+def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact | None:
+    """A limit at the point, one variable at a time, where one exists.
+
+    The others are substituted first, so this is an iterated limit: it finds removable
+    singularities such as ``sin(x)/x`` at 0, not every multivariate limit. Where the
+    two-sided limit does not exist but one side is real and the other outside the
+    domain (``sqrt(x)`` at 0), the real side is the value, at the domain's edge.
+    """
+    for symbol in sorted(expr.free_symbols & set(point), key=lambda s: s.name):
+        left, right = one_sided(expr, symbol, point)
+        if same_value(left, right) and left.kind in REAL_KINDS:
+            return Exact(right.value, right.kind, right.text, by_limit=True)
+        real = [(side, e) for side, e in (("left", left), ("right", right)) if e.kind in REAL_KINDS]
+        if len(real) == 1 and {left.kind, right.kind} & {Kind.COMPLEX, Kind.UNDEFINED}:
+            side, edge = real[0]
+            return Exact(edge.value, edge.kind, f"{edge.text} from the {side}, the edge of the "
+                         "real domain", by_limit=True)
+        if len(real) == 2 and {left.kind, right.kind} == {Kind.POS_INF, Kind.NEG_INF}:
+            return Exact(math.inf, Kind.COMPLEX_INF, f"{left.text} from the left, {right.text} "
+                         "from the right", by_limit=True)
+    return None
+
+
+def same_value(a: Exact, b: Exact) -> bool:
+    """Whether two exact values (one-sided limits, say) are the same."""
+    if a.kind is not b.kind:
+        return False
+    if a.kind in (Kind.FINITE, Kind.OVERFLOW):
+        return abs(a.value - b.value) <= 1e-15 * max(1.0, abs(a.value))
+    return a.kind in (Kind.POS_INF, Kind.NEG_INF) or a.text == b.text
+
+
+def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Expr]
+              ) -> tuple[Exact, Exact]:
+    """The limits of ``expr`` from the left and from the right of the point in ``symbol``."""
+    others = {s: v for s, v in point.items() if s != symbol}
+    reduced = expr.xreplace(others)
+    sides = []
+    for direction in ("-", "+"):
+        try:
+            sides.append(classify(sp.limit(reduced, symbol, point[symbol], direction)))
+        except (ValueError, NotImplementedError, TypeError, ZeroDivisionError):
+            sides.append(Exact(math.nan, Kind.UNDEFINED, "no limit"))
+    return sides[0], sides[1]
+
+
+def classify(value: Any) -> Exact:
+    """Evaluate a SymPy value numerically and say what it is."""
+    if value is sp.zoo:
+        return Exact(math.inf, Kind.COMPLEX_INF, "zoo")
+    if value is sp.oo:
+        return Exact(math.inf, Kind.POS_INF, "oo")
+    if value is sp.S.NegativeInfinity:
+        return Exact(-math.inf, Kind.NEG_INF, "-oo")
+    if value is sp.nan:
+        return Exact(math.nan, Kind.UNDEFINED, "nan")
+    try:
+        number = sp.N(value, PRECISION)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return Exact(math.nan, Kind.UNDEFINED, str(value))
+    if number in (sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan):
+        return classify(number)
+    if not number.is_number or number.has(sp.DiracDelta, sp.AccumBounds):
+        return Exact(math.nan, Kind.UNDEFINED, str(value))
+    real, imag = number.as_real_imag()
+    if imag != 0 and abs(imag) > abs(real) * sp.Float(10) ** (4 - PRECISION):
+        return Exact(math.nan, Kind.COMPLEX, str(number.evalf(SHOWN_DIGITS)))
+    if not real.is_Number:
+        return Exact(math.nan, Kind.UNDEFINED, str(value))
+    as_float = float(real)
+    shown = str(real.evalf(SHOWN_DIGITS))
+    if math.isinf(as_float):
+        return Exact(as_float, Kind.OVERFLOW, shown)
+    return Exact(as_float, Kind.FINITE, shown)
+
+
+def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:
+    """Whether ``expr`` vanishes at the point: exactly, or to within 1e-25."""
+    at_point = expr.xreplace(dict(point))
+    if at_point == 0:
+        return True
+    exact = classify(at_point)
+    return exact.kind is Kind.FINITE and abs(exact.value) < 1e-25
+
+
+def kink_sites(tree: Node, symbols: Mapping[str, sp.Symbol], point: Mapping[sp.Symbol, sp.Expr]
+               ) -> list[tuple[Call, frozenset[str]]]:
+    """The calls of non-smooth functions sitting exactly on a kink at this point.
+
+    Each comes with the variables its arguments depend on: only those partials are
+    affected.
+    """
+    sites = []
+    for node in walk(tree):
+        if not isinstance(node, Call):
+            continue
+        function = FUNCTIONS[node.function]
+        if function.kink is None:
+            continue
+        args = [to_sympy(a, symbols) for a in node.args]
+        if is_zero(function.kink(*args), point):
+            names = frozenset(s.name for a in args for s in a.free_symbols)
+            sites.append((node, names))
+    return sites
+
+
+@dataclass(frozen=True)
+class AsWritten:
+    """What evaluating the tree node by node, exactly, found at the point.
+
+    SymPy simplifies ``x/x`` to 1 before any point is seen; this walk does not, so it
+    finds the sub-expression that is undefined as written (``0/0``, ``log(-1)``) and
+    the first one whose exact value is beyond float64's range.
+    """
+
+    undefined: Node | None = None
+    undefined_value: str | None = None
+    overflow: Node | None = None
+    overflow_value: str | None = None
+
+
+_FLOAT64_MAX = sp.Float("1.7976931348623157e308")
+
+
+def as_written(tree: Node, values: Mapping[str, sp.Expr]) -> AsWritten:
+    """Evaluate the tree bottom-up with exact numbers, noting where it breaks."""
+    found: dict[str, tuple[Node, str]] = {}
+
+    def visit(node: Node) -> Any:
+        if isinstance(node, Variable):
+            return values[node.name]
+        if isinstance(node, Number | Constant):
+            return to_sympy(node, {})
+        operands = [visit(child) for child in children(node)]
+        if any(o is None for o in operands):
+            return None  # below an undefined node: nothing more to learn
+        value = _combine(node, operands)
+        exact = classify(value)
+        if exact.kind in (Kind.UNDEFINED, Kind.COMPLEX, Kind.COMPLEX_INF, Kind.POS_INF,
+                          Kind.NEG_INF):
+            found.setdefault("undefined", (node, exact.text))
+            return None
+        if exact.kind is Kind.OVERFLOW:
+            found.setdefault("overflow", (node, exact.text))
+        return value
+
+    visit(tree)
+    undefined = found.get("undefined")
+    overflow = found.get("overflow")
+    return AsWritten(
+        undefined=undefined[0] if undefined else None,
+        undefined_value=undefined[1] if undefined else None,
+        overflow=overflow[0] if overflow else None,
+        overflow_value=overflow[1] if overflow else None,
+    )
+
+
+def _combine(node: Node, operands: list[Any]) -> Any:
+    if isinstance(node, Unary):
+        return -operands[0] if node.op == "-" else operands[0]
+    if isinstance(node, Binary):
+        return BINARY_OPERATORS[node.op](*operands)
+    assert isinstance(node, Call)
+    return FUNCTIONS[node.function].sympy(sp, *operands)
+
+
+_NON_SMOOTH = (sp.sign, sp.Heaviside, sp.Abs, sp.DiracDelta, sp.Max, sp.Min)
+
+
+def non_smooth_at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> list[sp.Expr]:
+    """Non-smooth pieces of an exact expression (``sign(x)`` in the derivative of
+    ``sqrt(x**2)``) whose switching point is this one: where a kink may hide that no
+    single function of the expression as written shows."""
+    found = []
+    for atom in expr.atoms(*_NON_SMOOTH):
+        args = atom.args
+        two = isinstance(atom, sp.Max | sp.Min) and len(args) == 2
+        switch = args[0] - args[1] if two else args[0]
+        if is_zero(switch, point):
+            found.append(atom)
+    return found

@@ -1,0 +1,33 @@
+"""SymPy functions that SymPy lacks in the form the expression language means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+
+
+class lgamma(sp.Function):  # type: ignore[misc]  # noqa: N801 - the name is how it prints
+    """log |Gamma(x)|, as ``torch.lgamma`` computes it, real on the whole real line.
+
+    SymPy's ``loggamma`` is the complex log-gamma, which is not real for negative x,
+    and ``log(Abs(gamma(x)))`` differentiates into an unreadable formula.
+    """
+
+    @classmethod
+    def eval(cls, x: Any) -> Any:
+        if x.is_integer and x.is_nonpositive:
+            return sp.oo
+        if x.is_number and x.is_positive:
+            return sp.loggamma(x)
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return sp.polygamma(0, self.args[0])
+
+    def _eval_evalf(self, prec: int) -> Any:
+        return sp.log(sp.Abs(sp.gamma(self.args[0])))._eval_evalf(prec)
+
+    def _eval_is_real(self) -> bool | None:
+        is_real: bool | None = self.args[0].is_real
+        return is_real
