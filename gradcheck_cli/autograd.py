@@ -10,11 +10,16 @@ Python's complex number.
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwad
 
 from .functions import CONSTANTS, FUNCTIONS
 from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable
@@ -22,16 +27,27 @@ from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Vari
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
 
+#: Machine epsilon per dtype, for the finite-difference step rule.
+EPSILON: dict[str, float] = {"float64": 2.0**-52, "float32": 2.0**-23}
+
+Partial = tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class AutogradResult:
-    """The forward value and one gradient per variable asked for.
+    """The forward value and the partials asked for, by reverse mode.
 
-    A gradient is ``None`` when the variable does not reach the output through the
+    A partial is ``None`` when its variable does not reach the output through the
     graph (autograd returns no gradient; the true partial is 0).
     """
 
     value: float
-    gradients: dict[str, float | None]
+    partials: dict[Partial, float | None]
+
+
+def as_dtype(value: float, dtype_name: str) -> float:
+    """A float64 value as ``dtype`` holds it (0.1 in float32 is 0.100000001490116...)."""
+    return float(torch.tensor(value, dtype=DTYPES[dtype_name]))
 
 
 def leaves(point: Mapping[str, float], wrt: tuple[str, ...], dtype: torch.dtype
@@ -49,19 +65,114 @@ def evaluate(tree: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype)
     return result if isinstance(result, torch.Tensor) else torch.tensor(result, dtype=dtype)
 
 
-def gradients(tree: Node, point: Mapping[str, float], wrt: tuple[str, ...],
-              dtype_name: str = "float64") -> AutogradResult:
-    """Forward value and first partials through ``torch.autograd.grad``."""
+def reverse_mode(tree: Node, point: Mapping[str, float], partials: list[Partial],
+                 dtype_name: str = "float64") -> AutogradResult:
+    """Value and partials by ``torch.autograd.grad``, reverse over reverse for order > 1.
+
+    ``partials`` are tuples of variable names, one per order (``("x", "y")`` is the
+    mixed second partial); each is computed by differentiating the one before it
+    with ``create_graph=True``.
+    """
     dtype = DTYPES[dtype_name]
+    wrt = tuple(dict.fromkeys(name for partial in partials for name in partial))
     inputs = leaves(point, wrt, dtype)
     output = evaluate(tree, inputs, dtype)
-    grads: dict[str, float | None] = {name: None for name in wrt}
-    targets = [inputs[name] for name in wrt]
-    if targets and output.requires_grad:
-        found = torch.autograd.grad(output, targets, allow_unused=True)
-        for name, grad in zip(wrt, found, strict=True):
-            grads[name] = None if grad is None else float(grad)
-    return AutogradResult(value=float(output.detach()), gradients=grads)
+    order = max((len(p) for p in partials), default=0)
+    known: dict[Partial, torch.Tensor | None] = {(): output}
+    for level in range(order):
+        wanted = {p[: level + 1] for p in partials if len(p) > level}
+        for prefix in {p[:-1] for p in wanted}:
+            tensor = known[prefix]
+            names = [p[-1] for p in wanted if p[:-1] == prefix]
+            if tensor is None or not tensor.requires_grad:
+                known.update({(*prefix, name): None for name in names})
+                continue
+            # Sibling partials share the graph above them, so it must outlive each call.
+            found = torch.autograd.grad(tensor, [inputs[n] for n in names], allow_unused=True,
+                                        create_graph=level + 1 < order, retain_graph=True)
+            known.update({(*prefix, name): g for name, g in zip(names, found, strict=True)})
+    return AutogradResult(
+        value=float(output.detach()),
+        partials={p: None if known[p] is None else float(known[p].detach())  # type: ignore[union-attr]
+                  for p in partials},
+    )
+
+
+def nan_source(tree: Node, point: Mapping[str, float], partial: str,
+               dtype_name: str = "float64") -> str | None:
+    """The backward function that first produces ``nan``, found with anomaly detection."""
+    dtype = DTYPES[dtype_name]
+    inputs = leaves(point, (partial,), dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anomaly mode warns with a traceback of its own
+        try:
+            with torch.autograd.detect_anomaly():
+                output = evaluate(tree, inputs, dtype)
+                if output.requires_grad:
+                    torch.autograd.grad(output, [inputs[partial]], allow_unused=True)
+        except RuntimeError as error:
+            found = re.search(r"Function '(\w+)' returned nan", str(error))
+            return found.group(1) if found else None
+    return None
+
+
+def forward_mode(tree: Node, point: Mapping[str, float], name: str,
+                 dtype_name: str = "float64") -> float:
+    """The first partial in ``name`` by forward-mode AD (dual numbers)."""
+    dtype = DTYPES[dtype_name]
+    with fwad.dual_level():
+        inputs = {n: torch.tensor(v, dtype=dtype) for n, v in point.items()}
+        seeded = fwad.make_dual(inputs[name], torch.ones((), dtype=dtype))  # type: ignore[no-untyped-call]
+        inputs[name] = seeded
+        output = evaluate(tree, inputs, dtype)
+        tangent = fwad.unpack_dual(output).tangent  # type: ignore[no-untyped-call]
+        return 0.0 if tangent is None else float(tangent)
+
+
+def step(value: float, order: int, dtype_name: str = "float64") -> float:
+    """The finite-difference step: ``eps**(1/(order+2)) * max(1, |value|)``.
+
+    That balances truncation error (h**2) against rounding error (eps/h**order) for a
+    central difference. The step is then made exactly representable: ``(x + h) - x``.
+    """
+    h: float = EPSILON[dtype_name] ** (1.0 / (order + 2)) * max(1.0, abs(value))
+    return (value + h) - value
+
+
+def finite_difference(tree: Node, point: Mapping[str, float], partial: Partial,
+                      dtype_name: str = "float64") -> float:
+    """A central finite difference of the torch forward computation.
+
+    For a partial of order n, the 2**n values at x +- h in each direction of the
+    partial, with signs, over the product of the 2h (``step`` gives h).
+    """
+    order = len(partial)
+    steps = {name: step(point[name], order, dtype_name) for name in set(partial)}
+    total = 0.0
+    for signs in itertools.product((1, -1), repeat=order):
+        shifted = dict(point)
+        for name, sign in zip(partial, signs, strict=True):
+            shifted[name] += sign * steps[name]
+        total += math.prod(signs) * forward_value(tree, shifted, dtype_name)
+    return total / math.prod(2 * steps[name] for name in partial)
+
+
+def one_sided_differences(tree: Node, point: Mapping[str, float], name: str,
+                          dtype_name: str = "float64") -> tuple[float, float]:
+    """Backward and forward differences ``(f(x) - f(x-h))/h`` and ``(f(x+h) - f(x))/h``."""
+    h = step(point[name], 0, dtype_name)  # sqrt(eps): the rule for a one-sided difference
+    here = forward_value(tree, point, dtype_name)
+    below = forward_value(tree, {**point, name: point[name] - h}, dtype_name)
+    above = forward_value(tree, {**point, name: point[name] + h}, dtype_name)
+    return (here - below) / h, (above - here) / h
+
+
+def forward_value(tree: Node, point: Mapping[str, float], dtype_name: str = "float64") -> float:
+    """The torch value alone, without a graph."""
+    dtype = DTYPES[dtype_name]
+    with torch.no_grad():
+        return float(evaluate(tree, {n: torch.tensor(v, dtype=dtype) for n, v in point.items()},
+                              dtype))
 
 
 def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Any:

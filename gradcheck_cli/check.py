@@ -11,17 +11,26 @@ A check runs in two steps, so that bad input is refused before anything heavy lo
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
+from .compare import Tolerance, default_tolerance
 from .errors import InputError
 from .parse import Assignment, Expression, parse_expression, parse_point
 from .results import CheckResult, Status
 
 #: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``.
 PointLike = str | Mapping[str, float | int | str]
+
+
+#: Highest derivative order accepted by ``--order``.
+MAX_ORDER = 4
+#: Most partial derivatives in one check (all N-th partials of the chosen variables).
+MAX_PARTIALS = 64
+#: The float types autograd can compute in.
+DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,18 @@ class Request:
     wrt: tuple[str, ...]
     tolerance: Tolerance
     source: str | None = None
+    order: int = 1
+    dtype: str = "float64"
+
+    @property
+    def partials(self) -> tuple[tuple[str, ...], ...]:
+        """Every partial of the request's order, each multiset of variables once."""
+        return tuple(itertools.combinations_with_replacement(self.wrt, self.order))
 
 
 def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[str] | None = None,
-          rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> CheckResult:
+          rtol: float | None = None, atol: float | None = None, order: int = 1,
+          dtype: str = "float64") -> CheckResult:
     """Check the derivatives of ``expression`` at one point.
 
     >>> check("5*(x+1)**2", "x=1").derivatives[0].symbolic
@@ -45,17 +62,22 @@ def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[s
     Input that cannot be checked gives a result with status ``error`` and a category
     such as ``parse_error``; it never raises for bad input.
     """
-    results = check_points(expression, [] if at is None else [at], wrt=wrt, rtol=rtol, atol=atol)
+    results = check_points(expression, [] if at is None else [at], wrt=wrt, rtol=rtol, atol=atol,
+                           order=order, dtype=dtype)
     return results[0]
 
 
 def check_points(expression: str, points: Sequence[PointLike], *,
-                 wrt: str | Sequence[str] | None = None, rtol: float = DEFAULT_RTOL,
-                 atol: float = DEFAULT_ATOL, source: str | None = None
-                 ) -> tuple[CheckResult, ...]:
-    """Check ``expression`` at each point; one result per point, in order."""
+                 wrt: str | Sequence[str] | None = None, rtol: float | None = None,
+                 atol: float | None = None, order: int = 1, dtype: str = "float64",
+                 source: str | None = None) -> tuple[CheckResult, ...]:
+    """Check ``expression`` at each point; one result per point, in order.
+
+    ``rtol``/``atol`` default by ``dtype`` (float64: 1e-7/1e-12, float32: 1e-5/1e-6).
+    """
     try:
-        request = prepare(expression, points, wrt=wrt, rtol=rtol, atol=atol, source=source)
+        request = prepare(expression, points, wrt=wrt, rtol=rtol, atol=atol, order=order,
+                          dtype=dtype, source=source)
     except InputError as error:
         return (error_result(expression, error, source),)
     return run(request)
@@ -72,10 +94,18 @@ def error_result(expression: str, error: InputError, source: str | None = None) 
 
 
 def prepare(expression: str, points: Sequence[PointLike], *,
-            wrt: str | Sequence[str] | None = None, rtol: float = DEFAULT_RTOL,
-            atol: float = DEFAULT_ATOL, source: str | None = None) -> Request:
+            wrt: str | Sequence[str] | None = None, rtol: float | None = None,
+            atol: float | None = None, order: int = 1, dtype: str = "float64",
+            source: str | None = None) -> Request:
     """Parse and validate everything; raise :class:`InputError` on the first problem."""
-    tolerance = _tolerance(rtol, atol)
+    if dtype not in DTYPES:
+        raise InputError("bad_option", f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
+        raise InputError("limit", f"order must be a whole number from 1 to MAX_ORDER = "
+                         f"{MAX_ORDER}, not {order!r}")
+    defaults = default_tolerance(dtype)
+    tolerance = _tolerance(defaults.rtol if rtol is None else rtol,
+                           defaults.atol if atol is None else atol)
     parsed = parse_expression(expression)
     assignments = tuple(_point(point) for point in points)
     variables = parsed.variables
@@ -94,7 +124,12 @@ def prepare(expression: str, points: Sequence[PointLike], *,
             example = ",".join(f"{name}=1" for name in variables)
             raise InputError("missing_value", f"no value for {', '.join(missing)}: give every "
                              f"variable a value, e.g. --at {example}")
-    return Request(parsed, assignments, _wrt(wrt, variables), tolerance, source)
+    request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype)
+    if len(request.partials) > MAX_PARTIALS:
+        raise InputError("limit", f"order {order} in {len(request.wrt)} variables makes "
+                         f"{len(request.partials)} partial derivatives; the limit is MAX_PARTIALS = "
+                         f"{MAX_PARTIALS} (choose fewer with --wrt)")
+    return request
 
 
 def _tolerance(rtol: float, atol: float) -> Tolerance:

@@ -6,16 +6,34 @@ sees the other's result. This module imports both, so only :func:`check.run` loa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from . import autograd, symbolic
+from .autograd import Partial
 from .check import Request
-from .compare import Context, Exact, Kind, Tolerance, Verdict, differences, fmt, judge, judge_kink
+from .compare import (
+    Context,
+    Exact,
+    Kind,
+    Tolerance,
+    Verdict,
+    default_tolerance,
+    differences,
+    finite_difference_tolerance,
+    fmt,
+    judge,
+    judge_kink,
+    second_opinions,
+)
 from .functions import FUNCTIONS
 from .parse import Assignment, Binary, Call, Node, Number, unparse
 from .results import CheckResult, Comparison, Derivative, Status, worst
+
+T = TypeVar("T")
 
 
 def evaluate_request(request: Request) -> tuple[CheckResult, ...]:
@@ -23,38 +41,53 @@ def evaluate_request(request: Request) -> tuple[CheckResult, ...]:
     expression = request.expression
     symbols = symbolic.symbols_for(expression.variables)
     exact_expr = symbolic.to_sympy(expression.tree, symbols)
-    partials = [(name, symbolic.derivative(exact_expr, (symbols[name],))) for name in request.wrt]
-    return tuple(
-        _run_point(request, point, symbols, exact_expr, partials) for point in request.points
-    )
+    # Each partial from the one of order n-1 before it: SymPy's work is shared.
+    exact: dict[Partial, Any] = {(): exact_expr}
+    for partial in sorted({p[:k] for p in request.partials for k in range(1, len(p) + 1)},
+                          key=len):
+        exact[partial] = symbolic.derivative(exact[partial[:-1]], (symbols[partial[-1]],))
+    return tuple(_run_point(request, point, symbols, exact) for point in request.points)
 
 
 @dataclass(frozen=True)
 class _Site:
     """Everything about one point that every comparison there needs."""
 
+    request: Request
+    #: The point in autograd's dtype, and in float64.
+    floats: dict[str, float]
+    point64: dict[str, float]
     symbols: Mapping[str, Any]
-    exact_expr: Any
+    exact: Mapping[Partial, Any]
     exact_point: Mapping[Any, Any]
-    #: The point as float64 holds it, exactly; ``None`` where that is the point itself.
+    #: The point as autograd's dtype holds it, exactly; ``None`` where that is the point.
     rounded_point: Mapping[Any, Any] | None
-    tolerance: Tolerance
     context: Context
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return self.request.tolerance
+
+    @property
+    def dtype(self) -> str:
+        return self.request.dtype
 
 
 def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-               exact_expr: Any, partials: list[tuple[str, Any]]) -> CheckResult:
+               exact: Mapping[Partial, Any]) -> CheckResult:
     expression = request.expression
     floats = tuple((a.name, a.value) for a in point)
     try:
-        site = _site(request, point, symbols, exact_expr)
-        computed = autograd.gradients(expression.tree, dict(floats), request.wrt)
-        value = _compare("value", exact_expr, computed.value, site)
+        site = _site(request, point, symbols, exact)
+        computed = autograd.reverse_mode(expression.tree, site.floats, list(request.partials),
+                                         request.dtype)
+        in_float64 = _Float64Rerun(site)
+        value = _compare("value", exact[()], computed.value, site, in_float64)
         kinks = symbolic.kink_sites(expression.tree, symbols, site.exact_point)
         derivatives = tuple(
-            _derivative(name, partial, computed.gradients[name], kinks, site,
+            _derivative(partial, computed.partials[partial], kinks, site, in_float64,
                         outside_domain=value.category == "domain")
-            for name, partial in partials
+            for partial in request.partials
         )
     except Exception as error:
         return CheckResult(expression=expression.text, point=floats, status=Status.ERROR,
@@ -73,31 +106,38 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
 
 
 def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-          exact_expr: Any) -> _Site:
+          exact: Mapping[Partial, Any]) -> _Site:
     exact_values = {a.name: symbolic.to_sympy(a.tree, {}) for a in point}
     exact_point = {symbols[name]: value for name, value in exact_values.items()}
-    rounded = {symbols[a.name]: symbolic.exact_float(a.value) for a in point}
+    floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
+    rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
     written = symbolic.as_written(request.expression.tree, exact_values)
     context = Context(undefined=_describe(written.undefined, written.undefined_value),
                       overflow=_describe(written.overflow, written.overflow_value))
-    return _Site(symbols, exact_expr, exact_point,
-                 None if rounded == exact_point else rounded, request.tolerance, context)
+    return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, exact_point,
+                 None if rounded == exact_point else rounded, context)
 
 
-def _compare(quantity: str, expr: Any, actual: float, site: _Site) -> Comparison:
+def _compare(quantity: str, expr: Any, actual: float, site: _Site,
+             in_float64: _Float64Rerun) -> Comparison:
     exact = symbolic.exact_value(expr, site.exact_point)
+    verdict = _rounding(_verdict(quantity, expr, exact, actual, site), exact, (), site, in_float64)
+    return _comparison(exact, actual, verdict)
+
+
+def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site) -> Verdict:
     verdict = judge(quantity, exact, actual, site.tolerance, site.context)
     if verdict.status is not Status.PASS and site.rounded_point is not None:
-        # float64 cannot hold the point (pi/2): autograd computed at the nearest float.
-        # Near a pole that matters, so ask what the exact answer is there.
+        # The dtype cannot hold the point (pi/2): autograd computed at the nearest
+        # float. Near a pole that matters, so ask what the exact answer is there.
         nearest = symbolic.exact_value(expr, site.rounded_point)
         if judge(quantity, nearest, actual, site.tolerance, site.context).status is Status.PASS:
             shown = ", ".join(f"{s}={float(v)!r}" for s, v in site.rounded_point.items())
             verdict = Verdict(Status.WARN, "rounded_point",
-                              f"float64 cannot hold this point exactly ({verdict.message}); at the "
-                              f"nearest float64 point {shown}, the exact {quantity} is "
+                              f"{site.dtype} cannot hold this point exactly ({verdict.message}); "
+                              f"at the nearest {site.dtype} point {shown}, the exact {quantity} is "
                               f"{fmt(nearest.value)} and autograd agrees")
-    return _comparison(exact, actual, verdict)
+    return verdict
 
 
 def _comparison(exact: Exact | None, actual: float, verdict: Verdict,
@@ -110,38 +150,105 @@ def _comparison(exact: Exact | None, actual: float, verdict: Verdict,
                       one_sided=one_sided)
 
 
-def _derivative(name: str, partial: Any, gradient: float | None,
-                kinks: list[tuple[Call, frozenset[str]]], site: _Site, *,
-                outside_domain: bool) -> Derivative:
-    quantity = f"derivative in {name}"
+class _Float64Rerun:
+    """The same reverse-mode computation in float64, run once and only if needed: it
+    tells whether a float32 difference is explained by rounding."""
+
+    def __init__(self, site: _Site) -> None:
+        self.site = site
+        self._result: autograd.AutogradResult | None = None
+
+    def partial(self, partial: Partial) -> float | None:
+        """The float64 value (``()``) or partial."""
+        if self._result is None:
+            self._result = autograd.reverse_mode(self.site.request.expression.tree,
+                                                 self.site.point64,
+                                                 list(self.site.request.partials), "float64")
+        return self._result.value if partial == () else self._result.partials[partial]
+
+
+def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call, frozenset[str]]],
+                site: _Site, in_float64: _Float64Rerun, *, outside_domain: bool) -> Derivative:
+    expr = site.exact[partial]
+    label = "".join(partial)
+    quantity = f"derivative in {label}" if len(partial) == 1 else f"partial d^{len(partial)}/d{label}"
     actual = 0.0 if gradient is None else gradient
-    calls = [call for call, names in kinks if name in names]
-    hidden = [] if calls else symbolic.non_smooth_at(partial, site.exact_point)
+    tree, floats, dtype = site.request.expression.tree, site.floats, site.dtype
+    finite_difference = _attempt(lambda: autograd.finite_difference(tree, floats, partial, dtype))
+    forward_mode = _attempt(lambda: autograd.forward_mode(tree, floats, partial[0], dtype)) \
+        if len(partial) == 1 else None
+    calls = [call for call, names in kinks if set(partial) & names]
+    hidden = [] if calls else symbolic.non_smooth_at(expr, site.exact_point)
     comparison: Comparison
     if calls or hidden:
-        comparison = _at_kink(name, partial, actual, site, calls, hidden)
+        comparison = _at_kink(partial, actual, site, calls, hidden)
     else:
-        comparison = _compare(quantity, partial, actual, site)
-    message = comparison.message
+        exact = symbolic.exact_value(expr, site.exact_point)
+        verdict = _verdict(quantity, expr, exact, actual, site)
+        verdict = second_opinions(
+            verdict, exact, actual, finite_difference=finite_difference,
+            forward_mode=forward_mode, tolerance=site.tolerance,
+            fd_tolerance=finite_difference_tolerance(len(partial), dtype))
+        verdict = _rounding(verdict, exact, partial, site, in_float64)
+        comparison = _comparison(exact, actual, verdict)
+    notes = [comparison.message] if comparison.message else []
     if outside_domain and comparison.status is Status.PASS:
         # log(x) at -1: 1/x gives -1, but there is no function there to differentiate.
-        message = (f"the expression is outside its real domain here, so this derivative "
-                   f"does not exist; autograd gives {fmt(actual)}, the formula continued")
+        notes = [f"the expression is outside its real domain here, so this derivative does not "
+                 f"exist; autograd gives {fmt(actual)}, the formula continued"]
         comparison = replace(comparison, status=Status.WARN, category="domain")
+    if math.isnan(actual) and len(partial) == 1 and comparison.status is not Status.PASS:
+        source = _attempt(lambda: autograd.nan_source(tree, floats, partial[0], dtype))
+        if source:
+            notes.append(f"nan first appears in {source}, the backward of "
+                         f"{_backward_op(source)}")
     if gradient is None:
-        note = (f"{name} does not reach the output, so autograd returns no gradient (None); "
-                "it is taken as 0")
-        message = f"{note}; {message}" if message else note
-    return Derivative(**{**comparison.__dict__, "message": message}, wrt=(name,),
-                      formula=symbolic.formula(partial))
+        notes.insert(0, f"{label} does not reach the output, so autograd returns no gradient "
+                        "(None); it is taken as 0")
+    return Derivative(**{**comparison.__dict__, "message": "; ".join(notes) or None},
+                      wrt=partial, formula=symbolic.formula(expr),
+                      finite_difference=finite_difference, forward_mode=forward_mode)
 
 
-def _at_kink(name: str, partial: Any, actual: float, site: _Site, calls: list[Call],
+def _rounding(verdict: Verdict, exact: Exact, partial: Partial, site: _Site,
+              in_float64: _Float64Rerun) -> Verdict:
+    """For float32: is a failure explained by rounding? Ask the float64 computation."""
+    if site.dtype == "float64" or verdict.status is not Status.FAIL or exact.kind is not Kind.FINITE:
+        return verdict
+    wide = in_float64.partial(partial)
+    if wide is not None and default_tolerance("float64").close(wide, exact.value):
+        return Verdict(Status.FAIL, "rounding",
+                       f"{verdict.message}; the same computation in float64 gives {fmt(wide)}, "
+                       "which agrees: the difference is float32 rounding (loosen --rtol/--atol "
+                       "or compute in float64)")
+    return verdict
+
+
+def _attempt(compute: Callable[[], T]) -> T | None:
+    # A second opinion that cannot be had (forward AD missing for an op) is left out,
+    # never allowed to sink the check.
+    try:
+        return compute()
+    except Exception:
+        return None
+
+
+_BACKWARD_OPS = {"Mul": "*", "Div": "/", "Pow": "**", "Add": "+", "Sub": "-", "Neg": "unary -"}
+
+
+def _backward_op(name: str) -> str:
+    stem = re.sub(r"Backward\d*$", "", name)
+    return _BACKWARD_OPS.get(stem, stem.lower())
+
+
+def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
              hidden: list[Any]) -> Comparison:
+    name = partial[-1]
     symbol = site.symbols[name]
-    left, right = symbolic.one_sided(partial, symbol, site.exact_point)
-    value_left, value_right = symbolic.one_sided(site.exact_expr, symbol, site.exact_point)
-    jump = not symbolic.same_value(value_left, value_right)
+    expr, lower = site.exact[partial], site.exact[partial[:-1]]
+    left, right = symbolic.one_sided(expr, symbol, site.exact_point)
+    lower_left, lower_right = symbolic.one_sided(lower, symbol, site.exact_point)
+    jump = not symbolic.same_value(lower_left, lower_right)
     if not jump and symbolic.same_value(left, right):
         # Every kink on the way is smoothed out (abs(x)**2 at 0): an ordinary point.
         exact = Exact(left.value, left.kind, left.text, by_limit=True)
@@ -151,11 +258,21 @@ def _at_kink(name: str, partial: Any, actual: float, site: _Site, calls: list[Ca
         function = FUNCTIONS[calls[0].function]
         convention = function.convention
         kind = "a tie" if function.arity == 2 else "a kink"
-        where = unparse(calls[0]) if jump else f"{unparse(calls[0])} has {kind}"
+        where = f"{unparse(calls[0])} has {kind}"
+        if jump:
+            where = unparse(calls[0]) if len(partial) == 1 else \
+                f"the derivative of order {len(partial) - 1} (through {unparse(calls[0])})"
     else:
         convention = None
         where = f"the exact derivative contains {hidden[0]}, which switches at this point"
     verdict = judge_kink(left, right, jump, actual, site.tolerance, where, convention)
+    if len(partial) == 1:
+        sides = _attempt(lambda: autograd.one_sided_differences(
+            site.request.expression.tree, site.floats, name, site.dtype))
+        if sides is not None:
+            below, above = sides
+            verdict = replace(verdict, message=f"{verdict.message}; one-sided finite "
+                              f"differences give {fmt(below)} (left) and {fmt(above)} (right)")
     return _comparison(None, actual, verdict, one_sided=(left.value, right.value))
 
 

@@ -60,6 +60,10 @@ class Derivative(Comparison):
 
     wrt: tuple[str, ...] = ()
     formula: str = ""
+    #: Central finite difference of the torch forward computation (None if it failed).
+    finite_difference: float | None = None
+    #: Forward-mode AD (first partials only; None otherwise or where unsupported).
+    forward_mode: float | None = None
 
 
 @dataclass(frozen=True)

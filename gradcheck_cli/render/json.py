@@ -40,6 +40,8 @@ def derivative_record(derivative: Derivative) -> dict[str, Any]:
         "status": derivative.status.value,
         "category": derivative.category,
         "message": derivative.message,
+        "finite_difference": number(derivative.finite_difference),
+        "forward_mode": number(derivative.forward_mode),
     }
     if derivative.one_sided is not None:
         record["one_sided"] = {"left": number(derivative.one_sided[0]),

@@ -49,6 +49,9 @@ def check_renderable(result: CheckResult) -> RenderableType:
         parts.append(value)
     if result.derivatives:
         parts.append(derivative_table(result.derivatives))
+        hessian = hessian_table(result.derivatives)
+        if hessian is not None:
+            parts.append(hessian)
     reasons = [(label, c) for label, c in _labelled(result) if c.message]
     for label, comparison in reasons:
         line = Text(f"  {label}: ", style=_STYLE[comparison.status])
@@ -66,26 +69,56 @@ def _labelled(result: CheckResult) -> list[tuple[str, Comparison]]:
 
 
 def _partial_label(derivative: Derivative) -> str:
-    return "∂/∂" + "∂".join(derivative.wrt)
+    order = len(derivative.wrt)
+    top = "∂" if order == 1 else f"∂{_superscript(order)}"
+    return f"{top}/" + "".join(f"∂{name}" for name in derivative.wrt)
+
+
+def _superscript(number: int) -> str:
+    return str(number).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def derivative_table(derivatives: Sequence[Derivative]) -> Table:
-    """A row per partial derivative."""
+    """A row per partial derivative: the exact value and the three computed opinions."""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for column in ("partial", "formula", "symbolic", "autograd", "abs diff", "rel diff",
-                   "verdict"):
-        numeric = column in ("symbolic", "autograd", "abs diff", "rel diff")
+    columns = ("partial", "formula", "symbolic", "autograd", "fin. diff", "forward", "abs diff",
+               "rel diff", "verdict")
+    for column in columns:
+        numeric = column not in ("partial", "formula", "verdict")
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for d in derivatives:
         style = _STYLE[d.status] if d.status in (Status.FAIL, Status.ERROR) else None
         symbolic = fmt(d.symbolic) if d.one_sided is None else \
             f"{fmt(d.one_sided[0])} | {fmt(d.one_sided[1])}"
         table.add_row(
-            _partial_label(d), d.formula, symbolic, fmt(d.autograd),
-            _diff(d.abs_diff), _diff(d.rel_diff),
+            _partial_label(d), d.formula, symbolic, fmt(d.autograd), fmt(d.finite_difference),
+            fmt(d.forward_mode), _diff(d.abs_diff), _diff(d.rel_diff),
             Text(_MARK[d.status], style=_STYLE[d.status]),
             style=style,
         )
+    return table
+
+
+def hessian_table(derivatives: Sequence[Derivative]) -> Table | None:
+    """For second partials: the Hessian, each cell ``symbolic / autograd``."""
+    if not derivatives or any(len(d.wrt) != 2 for d in derivatives):
+        return None
+    names = list(dict.fromkeys(name for d in derivatives for name in d.wrt))
+    cells = {tuple(sorted(d.wrt, key=names.index)): d for d in derivatives}
+    table = Table(title="Hessian (symbolic / autograd)", show_edge=False, pad_edge=False,
+                  header_style="bold", title_justify="left")
+    table.add_column("")
+    for name in names:
+        table.add_column(name, justify="right")
+    for row in names:
+        entries: list[Text | str] = [row]
+        for column in names:
+            key = tuple(sorted((row, column), key=names.index))
+            d = cells.get(key)
+            entries.append("-" if d is None else Text(
+                f"{fmt(d.symbolic)} / {fmt(d.autograd)}",
+                style=_STYLE[d.status] if d.status is not Status.PASS else ""))
+        table.add_row(*entries)
     return table
 
 
