@@ -15,14 +15,15 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .compare import Tolerance, default_tolerance
 from .errors import InputError
-from .parse import Assignment, Expression, parse_expression, parse_point
+from .parse import Assignment, Expression, parse_expression, parse_point, parse_value
 from .results import CheckResult, Status
 
 #: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``.
-PointLike = str | Mapping[str, float | int | str]
+PointLike = str | Mapping[str, Any]
 
 
 #: Highest derivative order accepted by ``--order``.
@@ -44,6 +45,13 @@ class Request:
     source: str | None = None
     order: int = 1
     dtype: str = "float64"
+    #: For a tensor output: the vector of the vector-Jacobian product, ``"ones"`` for
+    #: ``ones_like(output)``; ``None`` for the full Jacobian.
+    vjp: Assignment | str | None = None
+
+    @property
+    def has_tensors(self) -> bool:
+        return self.vjp is not None or any(a.is_tensor for p in self.points for a in p)
 
     @property
     def partials(self) -> tuple[tuple[str, ...], ...]:
@@ -53,7 +61,7 @@ class Request:
 
 def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[str] | None = None,
           rtol: float | None = None, atol: float | None = None, order: int = 1,
-          dtype: str = "float64") -> CheckResult:
+          dtype: str = "float64", vjp: str | None = None) -> CheckResult:
     """Check the derivatives of ``expression`` at one point.
 
     >>> check("5*(x+1)**2", "x=1").derivatives[0].symbolic
@@ -63,21 +71,21 @@ def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[s
     such as ``parse_error``; it never raises for bad input.
     """
     results = check_points(expression, [] if at is None else [at], wrt=wrt, rtol=rtol, atol=atol,
-                           order=order, dtype=dtype)
+                           order=order, dtype=dtype, vjp=vjp)
     return results[0]
 
 
 def check_points(expression: str, points: Sequence[PointLike], *,
                  wrt: str | Sequence[str] | None = None, rtol: float | None = None,
                  atol: float | None = None, order: int = 1, dtype: str = "float64",
-                 source: str | None = None) -> tuple[CheckResult, ...]:
+                 vjp: str | None = None, source: str | None = None) -> tuple[CheckResult, ...]:
     """Check ``expression`` at each point; one result per point, in order.
 
     ``rtol``/``atol`` default by ``dtype`` (float64: 1e-7/1e-12, float32: 1e-5/1e-6).
     """
     try:
         request = prepare(expression, points, wrt=wrt, rtol=rtol, atol=atol, order=order,
-                          dtype=dtype, source=source)
+                          dtype=dtype, vjp=vjp, source=source)
     except InputError as error:
         return (error_result(expression, error, source),)
     return run(request)
@@ -96,7 +104,7 @@ def error_result(expression: str, error: InputError, source: str | None = None) 
 def prepare(expression: str, points: Sequence[PointLike], *,
             wrt: str | Sequence[str] | None = None, rtol: float | None = None,
             atol: float | None = None, order: int = 1, dtype: str = "float64",
-            source: str | None = None) -> Request:
+            vjp: str | None = None, source: str | None = None) -> Request:
     """Parse and validate everything; raise :class:`InputError` on the first problem."""
     if dtype not in DTYPES:
         raise InputError("bad_option", f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
@@ -124,7 +132,13 @@ def prepare(expression: str, points: Sequence[PointLike], *,
             example = ",".join(f"{name}=1" for name in variables)
             raise InputError("missing_value", f"no value for {', '.join(missing)}: give every "
                              f"variable a value, e.g. --at {example}")
-    request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype)
+    vector: Assignment | str | None = None
+    if vjp is not None:
+        vector = "ones" if vjp.strip() == "ones" else parse_value("vjp", vjp)
+    request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype,
+                      vector)
+    if request.has_tensors and order != 1:
+        raise InputError("bad_option", "--order above 1 works on scalar variables only")
     if len(request.partials) > MAX_PARTIALS:
         raise InputError("limit", f"order {order} in {len(request.wrt)} variables makes "
                          f"{len(request.partials)} partial derivatives; the limit is MAX_PARTIALS = "
@@ -143,9 +157,16 @@ def _point(point: PointLike) -> tuple[Assignment, ...]:
     if isinstance(point, str):
         return parse_point(point)
     # A mapping: numbers are taken as given, strings parsed like --at values.
-    text = ",".join(f"{name}={value if isinstance(value, str) else repr(float(value))}"
-                    for name, value in point.items())
+    text = ",".join(f"{name}={_value_text(value)}" for name, value in point.items())
     return parse_point(text)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return repr(float(value))
 
 
 def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,6 +190,11 @@ def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[s
 
 def run(request: Request) -> tuple[CheckResult, ...]:
     """Evaluate a request both ways and compare, one result per point."""
-    from .evaluate import evaluate_request  # SymPy and torch load here, and only here
+    # SymPy and torch load here, and only here.
+    if request.has_tensors:
+        from .tensors import evaluate_tensor_request
+
+        return evaluate_tensor_request(request)
+    from .evaluate import evaluate_request
 
     return evaluate_request(request)

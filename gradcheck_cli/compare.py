@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from .results import Status
 
@@ -118,10 +119,19 @@ class Context:
 OK = Verdict(Status.PASS, "ok", None)
 
 
-def fmt(value: float | None) -> str:
-    """A number for people: 12 significant digits, ``nan``/``inf`` spelled out."""
+def fmt(value: float | tuple[Any, ...] | None) -> str:
+    """A number for people: 12 significant digits, ``nan``/``inf`` spelled out.
+
+    A tensor (nested tuples) is shown whole when it has at most 4 elements, else by
+    its shape: tables stay readable, and JSON carries every element.
+    """
     if value is None:
         return "-"
+    if isinstance(value, tuple):
+        flat = list(_flatten(value))
+        if len(flat) <= 4:
+            return "[" + ", ".join(fmt(v) for v in flat) + "]"
+        return f"tensor {_shape(value)}"
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
@@ -129,6 +139,22 @@ def fmt(value: float | None) -> str:
     if value == 0:
         return "0"
     return f"{value:.12g}"
+
+
+def _flatten(value: Any) -> Any:
+    for item in value:
+        if isinstance(item, tuple):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _shape(value: Any) -> str:
+    dims = []
+    while isinstance(value, tuple):
+        dims.append(len(value))
+        value = value[0] if value else None
+    return "x".join(map(str, dims))
 
 
 def differences(exact: float | None, actual: float | None) -> tuple[float | None, float | None]:

@@ -174,8 +174,8 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
     quantity = f"derivative in {label}" if len(partial) == 1 else f"partial d^{len(partial)}/d{label}"
     actual = 0.0 if gradient is None else gradient
     tree, floats, dtype = site.request.expression.tree, site.floats, site.dtype
-    finite_difference = _attempt(lambda: autograd.finite_difference(tree, floats, partial, dtype))
-    forward_mode = _attempt(lambda: autograd.forward_mode(tree, floats, partial[0], dtype)) \
+    finite_difference = attempt(lambda: autograd.finite_difference(tree, floats, partial, dtype))
+    forward_mode = attempt(lambda: autograd.forward_mode(tree, floats, partial[0], dtype)) \
         if len(partial) == 1 else None
     calls = [call for call, names in kinks if set(partial) & names]
     hidden = [] if calls else symbolic.non_smooth_at(expr, site.exact_point)
@@ -198,7 +198,7 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
                  f"exist; autograd gives {fmt(actual)}, the formula continued"]
         comparison = replace(comparison, status=Status.WARN, category="domain")
     if math.isnan(actual) and len(partial) == 1 and comparison.status is not Status.PASS:
-        source = _attempt(lambda: autograd.nan_source(tree, floats, partial[0], dtype))
+        source = attempt(lambda: autograd.nan_source(tree, floats, partial[0], dtype))
         if source:
             notes.append(f"nan first appears in {source}, the backward of "
                          f"{_backward_op(source)}")
@@ -224,7 +224,8 @@ def _rounding(verdict: Verdict, exact: Exact, partial: Partial, site: _Site,
     return verdict
 
 
-def _attempt(compute: Callable[[], T]) -> T | None:
+def attempt(compute: Callable[[], T]) -> T | None:
+    """``compute()``, or ``None`` where it raises."""
     # A second opinion that cannot be had (forward AD missing for an op) is left out,
     # never allowed to sink the check.
     try:
@@ -267,7 +268,7 @@ def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
         where = f"the exact derivative contains {hidden[0]}, which switches at this point"
     verdict = judge_kink(left, right, jump, actual, site.tolerance, where, convention)
     if len(partial) == 1:
-        sides = _attempt(lambda: autograd.one_sided_differences(
+        sides = attempt(lambda: autograd.one_sided_differences(
             site.request.expression.tree, site.floats, name, site.dtype))
         if sides is not None:
             below, above = sides

@@ -45,6 +45,9 @@ class Function:
     kink: Callable[..., Any] | None = None
     #: What PyTorch returns at such a point, in words.
     convention: str | None = None
+    #: ``elementwise`` functions map each element of a tensor; ``reduction``s take
+    #: whole tensors (``sum``, ``dot``, ``matmul``) and their SymPy form gets arrays.
+    kind: str = "elementwise"
 
 
 def _sigmoid_float(x: float) -> float:
@@ -67,6 +70,31 @@ def _lgamma_sympy(sp: Any, a: Any) -> Any:
     from .sympy_functions import lgamma  # imports SymPy, so only when SymPy is in use
 
     return lgamma(a)
+
+
+def _array(a: Any) -> Any:
+    import numpy as np  # SymPy's side of tensors: arrays of exact expressions
+
+    return np.asarray(a, dtype=object)
+
+
+def _sympy_sum(sp: Any, a: Any) -> Any:
+    return sp.Add(*_array(a).ravel())
+
+
+def _sympy_prod(sp: Any, a: Any) -> Any:
+    return sp.Mul(*_array(a).ravel())
+
+
+def _sympy_matmul(sp: Any, a: Any, b: Any) -> Any:
+    import numpy as np
+
+    return np.matmul(_array(a), _array(b))
+
+
+def _reduction(name: str, arity: int, summary: str, sympy: SympyForm, torch: TorchForm,
+               math_form: MathForm, torch_name: str) -> Function:
+    return Function(name, arity, summary, sympy, torch, math_form, torch_name, kind="reduction")
 
 
 def _row(
@@ -152,6 +180,22 @@ _ROWS: tuple[Function, ...] = (
     _row("max", 2, "larger of two values", lambda sp, a, b: sp.Max(a, b),
          lambda t, a, b: t.maximum(a, b), max, "torch.maximum", kink=lambda a, b: a - b,
          convention="PyTorch's maximum splits a tie, 0.5 to each argument"),
+    # Reductions: on a scalar they are the identity (sum, mean, prod) or |x| (norm).
+    _reduction("sum", 1, "sum of all elements", _sympy_sum, lambda t, a: t.sum(a),
+               lambda a: a, "torch.sum"),
+    _reduction("mean", 1, "mean of all elements",
+               lambda sp, a: _sympy_sum(sp, a) / _array(a).size, lambda t, a: t.mean(a),
+               lambda a: a, "torch.mean"),
+    _reduction("prod", 1, "product of all elements", _sympy_prod, lambda t, a: t.prod(a),
+               lambda a: a, "torch.prod"),
+    _reduction("dot", 2, "dot product of two vectors",
+               lambda sp, a, b: _sympy_sum(sp, _array(a) * _array(b)),
+               lambda t, a, b: t.dot(a, b), lambda a, b: a * b, "torch.dot"),
+    _reduction("norm", 1, "Euclidean norm, sqrt(sum(x**2))",
+               lambda sp, a: sp.sqrt(_sympy_sum(sp, _array(a) ** 2)),
+               lambda t, a: t.linalg.vector_norm(a), abs, "torch.linalg.vector_norm"),
+    _reduction("matmul", 2, "matrix product", _sympy_matmul, lambda t, a, b: t.matmul(a, b),
+               lambda a, b: a * b, "torch.matmul"),
 )
 
 #: Every supported function by name.

@@ -508,12 +508,39 @@ def _magnitude(value: float) -> str:
 
 @dataclass(frozen=True)
 class Assignment:
-    """One ``name=value`` of a point: the value's tree (exact) and its float64 value."""
+    """One ``name=value`` of a point.
+
+    A scalar has shape ``()`` and one element; a tensor (``[1, 2]``, ``eye(3)``) has its
+    elements in row-major order. Each element is a constant tree (exact, for SymPy)
+    with its float64 value (for torch).
+    """
 
     name: str
-    tree: Node
-    value: float
+    elements: tuple[Node, ...]
+    values: tuple[float, ...]
     column: int
+    shape: tuple[int, ...] = ()
+
+    @property
+    def tree(self) -> Node:
+        """The value's tree (scalars)."""
+        return self.elements[0]
+
+    @property
+    def value(self) -> float:
+        """The value as a float64 (scalars)."""
+        return self.values[0]
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.shape != ()
+
+
+#: Most elements in one tensor value: the symbolic side works element by element.
+MAX_TENSOR_ELEMENTS = 64
+#: Helpers that build tensor values: name -> (least, most) arguments.
+TENSOR_HELPERS = {"ones": (1, 2), "zeros": (1, 2), "eye": (1, 1), "full": (2, 2),
+                  "arange": (1, 2)}
 
 
 def parse_point(text: str) -> tuple[Assignment, ...]:
@@ -542,14 +569,115 @@ def parse_point(text: str) -> tuple[Assignment, ...]:
         if not value_part.strip():
             raise InputError("missing_value", f"{name} has no value (write {name}=1)", text=text,
                              column=value_offset)
-        tree = parse_constant(value_part, offset=value_offset, context=text)
-        value = constant_value(tree)
-        if not math.isfinite(value):
-            raise InputError("non_finite_point", f"{name} = {value_part.strip()} is not a finite "
-                             f"number (it evaluates to {value})", text=text,
-                             column=value_offset + 1)
-        assignments.append(Assignment(name, tree, value, name_column))
+        assignments.append(parse_value(name, value_part, offset=value_offset, context=text,
+                                       column=name_column))
     return tuple(assignments)
+
+
+def parse_value(name: str, text: str, *, offset: int = 0, context: str | None = None,
+                column: int = 1) -> Assignment:
+    """One value: a constant expression, a nested list ``[[1, 2], [3, 4]]``, or a helper
+    ``ones(n)``, ``zeros(n)``, ``eye(n)``, ``full(n, v)``, ``arange(a, b)``."""
+    whole = text if context is None else context
+    stripped = text.strip()
+    lead = offset + len(text) - len(text.lstrip()) + 1
+    head = stripped.split("(", 1)[0].strip()
+    if stripped.startswith("["):
+        shape, elements = _tensor_literal(stripped, lead - 1, whole)
+    elif head in TENSOR_HELPERS and "(" in stripped:
+        shape, elements = _tensor_helper(head, stripped, lead - 1, whole)
+    else:
+        shape, elements = (), (parse_constant(text, offset=offset, context=context),)
+    size = math.prod(shape)
+    if size > MAX_TENSOR_ELEMENTS:
+        raise InputError("limit", f"{name} has {size} elements; the limit is "
+                         f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole, column=lead)
+    values = tuple(constant_value(e) for e in elements)
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            where = f"element {index} of {name}" if shape else name
+            raise InputError("non_finite_point", f"{where} = {unparse(elements[index])} is not a "
+                             f"finite number (it evaluates to {value})", text=whole, column=lead)
+    return Assignment(name, elements, values, column, shape)
+
+
+def _tensor_literal(text: str, offset: int, whole: str) -> tuple[tuple[int, ...], tuple[Node, ...]]:
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise InputError("parse_error", f"'{text}' at column {offset + 1} is not a list of numbers "
+                         "such as [1, 2] or [[1, 2], [3, 4]]", text=whole, column=offset + 1) from None
+
+    def shape_of(node: ast.AST, depth: int) -> tuple[tuple[int, ...], list[ast.AST]]:
+        if depth > 4:
+            raise InputError("limit", "tensor values nest at most 4 deep", text=whole,
+                             column=offset + 1)
+        if not isinstance(node, ast.List):
+            return (), [node]
+        if not node.elts:
+            raise InputError("parse_error", f"an empty list at column {offset + 1} has no value",
+                             text=whole, column=offset + 1)
+        parts = [shape_of(item, depth + 1) for item in node.elts]
+        inner = {p[0] for p in parts}
+        if len(inner) != 1:
+            raise InputError("parse_error", f"the list at column {offset + node.col_offset + 1} "
+                             "is ragged: every row needs the same length", text=whole,
+                             column=offset + node.col_offset + 1)
+        return (len(parts), *inner.pop()), [leaf for p in parts for leaf in p[1]]
+
+    shape, leaves = shape_of(tree, 0)
+    if len(leaves) > MAX_TENSOR_ELEMENTS:
+        raise InputError("limit", f"the value has {len(leaves)} elements; the limit is "
+                         f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole,
+                         column=offset + 1)
+    elements = tuple(
+        parse_constant(ast.get_source_segment(text, leaf) or "", context=whole,
+                       offset=offset + getattr(leaf, "col_offset", 0))
+        for leaf in leaves
+    )
+    return shape, elements
+
+
+def _tensor_helper(name: str, text: str, offset: int, whole: str
+                   ) -> tuple[tuple[int, ...], tuple[Node, ...]]:
+    inner = text[text.index("(") + 1:]
+    if not inner.endswith(")"):
+        raise InputError("parse_error", f"{name}(...) at column {offset + 1} is not closed",
+                         text=whole, column=offset + 1)
+    pieces = _split_top_level(inner[:-1])
+    least, most = TENSOR_HELPERS[name]
+    if not least <= len(pieces) <= most:
+        wanted = str(least) if least == most else f"{least} or {most}"
+        raise InputError("parse_error", f"{name}() takes {wanted} arguments, {len(pieces)} given "
+                         f"at column {offset + 1}", text=whole, column=offset + 1)
+    args_offset = offset + text.index("(") + 1
+    args = [parse_constant(piece, offset=args_offset + start, context=whole)
+            for start, piece in pieces]
+    values = [constant_value(arg) for arg in args]
+
+    def size(value: float) -> int:
+        if not (math.isfinite(value) and value == int(value) and 1 <= value <= MAX_TENSOR_ELEMENTS):
+            raise InputError("parse_error", f"{name}(): a size must be a whole number from 1 to "
+                             f"{MAX_TENSOR_ELEMENTS}, not {value:g}", text=whole, column=offset + 1)
+        return int(value)
+
+    def number(value: float) -> Node:
+        literal = repr(int(value)) if value == int(value) else repr(value)
+        return Number(int(value) if value == int(value) else value, literal, offset + 1)
+
+    if name in ("ones", "zeros"):
+        shape = tuple(size(v) for v in values)
+        fill = number(1.0 if name == "ones" else 0.0)
+        return shape, (fill,) * math.prod(shape)
+    if name == "eye":
+        n = size(values[0])
+        return (n, n), tuple(number(float(i == j)) for i in range(n) for j in range(n))
+    if name == "full":
+        return (size(values[0]),), (args[1],) * size(values[0])
+    start, stop = (0.0, values[0]) if len(values) == 1 else (values[0], values[1])
+    count = math.ceil(stop - start) if math.isfinite(stop - start) else 0
+    size(float(count))
+    return (count,), tuple(number(start + i) for i in range(count))
 
 
 def _split_top_level(text: str) -> list[tuple[int, str]]:

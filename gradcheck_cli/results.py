@@ -8,6 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+#: A number, or for tensors nested tuples of numbers (row-major, like ``tolist()``);
+#: ``None`` where there is no value (a derivative at a kink).
+Value = float | tuple[Any, ...] | None
 
 
 class Status(str, Enum):
@@ -29,7 +34,7 @@ _RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3}
 #: usage errors (exit code 2).
 INPUT_CATEGORIES = frozenset({
     "parse_error", "limit", "unknown_function", "unknown_variable", "missing_value",
-    "repeated_variable", "non_finite_point", "bad_option",
+    "repeated_variable", "non_finite_point", "bad_option", "shape_error",
 })
 
 
@@ -41,8 +46,8 @@ class Comparison:
     exist, e.g. a derivative at a kink); ``autograd`` is what PyTorch computed.
     """
 
-    symbolic: float | None
-    autograd: float | None
+    symbolic: Value
+    autograd: Value
     abs_diff: float | None
     rel_diff: float | None
     status: Status
@@ -52,6 +57,10 @@ class Comparison:
     symbolic_text: str | None = None
     #: Limits from the left and the right, where the point is a kink.
     one_sided: tuple[float, float] | None = None
+    #: For tensors: the shape of ``symbolic``/``autograd`` (abs/rel diff are the largest).
+    shape: tuple[int, ...] | None = None
+    #: For tensors: the element the verdict and message are about, e.g. ``x[1]``.
+    worst_element: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Derivative(Comparison):
     wrt: tuple[str, ...] = ()
     formula: str = ""
     #: Central finite difference of the torch forward computation (None if it failed).
-    finite_difference: float | None = None
+    finite_difference: Value = None
     #: Forward-mode AD (first partials only; None otherwise or where unsupported).
     forward_mode: float | None = None
 
@@ -71,7 +80,7 @@ class CheckResult:
     """Everything found for one expression at one point."""
 
     expression: str
-    point: tuple[tuple[str, float], ...]
+    point: tuple[tuple[str, Value], ...]
     status: Status
     category: str
     message: str | None
@@ -83,7 +92,7 @@ class CheckResult:
     column: int | None = None
 
     @property
-    def point_dict(self) -> dict[str, float]:
+    def point_dict(self) -> dict[str, Value]:
         return dict(self.point)
 
     @property

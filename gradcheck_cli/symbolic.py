@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from .compare import REAL_KINDS, Exact, Kind
@@ -236,12 +237,30 @@ def as_written(tree: Node, values: Mapping[str, sp.Expr]) -> AsWritten:
 
 
 def _combine(node: Node, operands: list[Any]) -> Any:
+    if isinstance(node, Call) and FUNCTIONS[node.function].kind == "reduction":
+        return FUNCTIONS[node.function].sympy(sp, *operands)
+    if any(isinstance(o, np.ndarray) for o in operands):
+        # Tensors: arrays of exact expressions, element by element, broadcasting as
+        # torch does. Never mix an array into a SymPy operator: SymPy would turn it
+        # into one of its own arrays.
+        result = np.vectorize(lambda *xs: _combine(node, list(xs)), otypes=[object])(*operands)
+        return result if result.ndim else result.item()
     if isinstance(node, Unary):
         return -operands[0] if node.op == "-" else operands[0]
     if isinstance(node, Binary):
         return BINARY_OPERATORS[node.op](*operands)
     assert isinstance(node, Call)
     return FUNCTIONS[node.function].sympy(sp, *operands)
+
+
+def element_symbols(name: str, shape: tuple[int, ...]) -> Any:
+    """A real symbol for a scalar, or an array of them named ``x[0]``, ``x[1, 2]``."""
+    if not shape:
+        return sp.Symbol(name, real=True)
+    symbols = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        symbols[index] = sp.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True)
+    return symbols
 
 
 _NON_SMOOTH = (sp.sign, sp.Heaviside, sp.Abs, sp.DiracDelta, sp.Max, sp.Min)

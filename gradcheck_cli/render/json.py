@@ -11,16 +11,18 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..results import CheckResult, Derivative, Summary
+from ..results import CheckResult, Comparison, Derivative, Summary, Value
 
 #: Bumped only when a key changes meaning or goes away; new keys may appear.
 SCHEMA_VERSION = 1
 
 
-def number(value: float | None) -> float | str | None:
-    """A float as strict JSON allows it."""
+def number(value: Value) -> Any:
+    """A float as strict JSON allows it; a tensor as nested lists of them."""
     if value is None:
         return None
+    if isinstance(value, tuple):
+        return [number(v) for v in value]
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
@@ -46,7 +48,15 @@ def derivative_record(derivative: Derivative) -> dict[str, Any]:
     if derivative.one_sided is not None:
         record["one_sided"] = {"left": number(derivative.one_sided[0]),
                                "right": number(derivative.one_sided[1])}
+    _tensor_keys(record, derivative)
     return record
+
+
+def _tensor_keys(record: dict[str, Any], comparison: Comparison) -> None:
+    # Tensors: the shape, and the element the verdict is about.
+    if comparison.shape:
+        record["shape"] = list(comparison.shape)
+        record["worst_element"] = comparison.worst_element
 
 
 def check_record(result: CheckResult) -> dict[str, Any]:
@@ -55,6 +65,7 @@ def check_record(result: CheckResult) -> dict[str, Any]:
     if result.value is not None:
         value = {"symbolic": number(result.value.symbolic),
                  "autograd": number(result.value.autograd)}
+        _tensor_keys(value, result.value)
     return {
         "expression": result.expression,
         "point": {name: number(v) for name, v in result.point},

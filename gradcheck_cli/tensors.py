@@ -1,0 +1,288 @@
+"""Checks with tensor variables: gradients, full Jacobians and vector-Jacobian products.
+
+The symbolic side gives each element its own real symbol (``x[0]``, ``x[1]``), so every
+entry of a gradient or Jacobian is an ordinary scalar SymPy expression, judged by the
+same rules as a scalar check (poles, kinks, nan). The torch side runs the expression
+on whole tensors, as a user would: ``out.backward(v)`` is ``autograd.grad(out, x, v)``.
+
+A tensor result is reported compactly: its shape, the largest difference, and the
+worst element with its reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+import torch
+
+from . import autograd, symbolic
+from .check import Request
+from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink
+from .evaluate import attempt
+from .parse import Assignment
+from .results import CheckResult, Comparison, Derivative, Status, Value, worst
+
+
+def evaluate_tensor_request(request: Request) -> tuple[CheckResult, ...]:
+    """Evaluate a request with tensor variables, one result per point."""
+    return tuple(_run_point(request, point) for point in request.points)
+
+
+@dataclass(frozen=True)
+class _Element:
+    """One entry of a tensor comparison, judged as a scalar."""
+
+    label: str
+    exact: Exact
+    actual: float
+    verdict: Verdict
+    formula: str
+    one_sided: tuple[float, float] | None = None
+
+
+def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
+    expression = request.expression
+    shown = tuple((a.name, _nested(a.values, a.shape)) for a in point)
+    try:
+        value, derivatives = _compare_point(request, point)
+    except _RefusedError as refused:
+        return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
+                           category=refused.category, message=refused.message,
+                           source=request.source)
+    except Exception as error:  # one check must never take down the run
+        return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
+                           category="internal_error",
+                           message=f"the check could not be completed: {type(error).__name__}: "
+                                   f"{error}", source=request.source)
+    summary = worst([value, *derivatives])
+    assert summary is not None
+    failing = summary.status is not Status.PASS
+    return CheckResult(
+        expression=expression.text, point=shown, status=summary.status,
+        category=summary.category if failing else "ok",
+        message=summary.message if failing else None,
+        value=value, derivatives=tuple(derivatives), source=request.source,
+    )
+
+
+class _RefusedError(Exception):
+    """The request cannot be checked at this point (a shape mismatch, say)."""
+
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+
+
+def _compare_point(request: Request, point: tuple[Assignment, ...]
+                   ) -> tuple[Comparison, list[Derivative]]:
+    tree, dtype_name = request.expression.tree, request.dtype
+    dtype = autograd.DTYPES[dtype_name]
+    shapes = {a.name: a.shape for a in point}
+    symbols = {a.name: symbolic.element_symbols(a.name, a.shape) for a in point}
+    exact_point = {
+        symbol: symbolic.to_sympy(element, {})
+        for a in point
+        for symbol, element in zip(_flat(symbols[a.name]), a.elements, strict=True)
+    }
+    try:
+        exact_out = np.asarray(symbolic.to_sympy(tree, symbols), dtype=object)
+    except ValueError as error:  # numpy: shapes that do not broadcast
+        raise _RefusedError("shape_error", f"the shapes do not fit together: {error}") from None
+    inputs = {a.name: torch.tensor(a.values, dtype=dtype).reshape(a.shape)
+              .requires_grad_(a.name in request.wrt) for a in point}
+    try:
+        output = autograd.evaluate(tree, inputs, dtype)
+    except RuntimeError as error:
+        raise _RefusedError("shape_error", f"torch refuses the shapes: {error}") from None
+
+    def judge_elements(quantity: str, exprs: np.ndarray, actual: np.ndarray,
+                       labels: list[str]) -> list[_Element]:
+        return [_judge_element(quantity, expr, float(a), label, exact_point, request)
+                for expr, a, label in zip(exprs.ravel(), actual.ravel(), labels, strict=True)]
+
+    out_labels = _labels("out", exact_out.shape)
+    value = _summarise(judge_elements("value", exact_out, _array(output), out_labels),
+                       exact_out.shape, None)
+
+    vector = _vjp_vector(request, output, dtype)
+    scalar_out = output.dim() == 0 and vector is None
+    if vector is not None:
+        exact_vector = np.asarray(vector[1], dtype=object)
+        target_expr = np.asarray(sp.Add(*(exact_vector * exact_out).ravel()), dtype=object)
+        grad_outputs: torch.Tensor | None = vector[0]
+    else:
+        target_expr = exact_out
+        grad_outputs = None
+
+    derivatives = []
+    for name in request.wrt:
+        symbol_array = np.asarray(symbols[name], dtype=object)
+        leaf = inputs[name]
+        if scalar_out or vector is not None:
+            computed = _reverse(output, leaf, grad_outputs)
+            exprs = np.array([sp.diff(target_expr.item(), s) for s in symbol_array.ravel()],
+                             dtype=object).reshape(symbol_array.shape)
+            shape: tuple[int, ...] = tuple(symbol_array.shape)
+        else:
+            computed = _jacobian(output, leaf)
+            exprs = np.array([[sp.diff(o, s) for s in symbol_array.ravel()]
+                              for o in exact_out.ravel()], dtype=object)
+            shape = tuple(exact_out.shape) + tuple(symbol_array.shape)
+            exprs = exprs.reshape(shape)
+        labels = _labels(name, shape) if not exact_out.shape or vector is not None else \
+            [f"d{o}/d{i}" for o in out_labels for i in _labels(name, shapes[name])]
+        fd = attempt(lambda name=name, shape=shape: _finite_differences(  # type: ignore[misc]
+            request, point, name, vector, shape))
+        elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels)
+        derivatives.append(_summarise(elements, shape, name, fd))
+    return value, derivatives
+
+
+def _judge_element(quantity: str, expr: Any, actual: float, label: str,
+                   exact_point: Mapping[Any, Any], request: Request) -> _Element:
+    formula = symbolic.formula(expr)
+    hidden = symbolic.non_smooth_at(expr, exact_point) if quantity != "value" else []
+    if hidden:
+        # A kink inside one element (relu at 0): one-sided limits in that element's
+        # own variable, as for a scalar check.
+        symbol = next(iter(sorted(hidden[0].free_symbols & set(exact_point), key=str)), None)
+        if symbol is not None:
+            left, right = symbolic.one_sided(expr, symbol, exact_point)
+            if not symbolic.same_value(left, right):
+                verdict = judge_kink(left, right, False, actual, request.tolerance,
+                                     f"{hidden[0]} switches at this point", None)
+                return _Element(label, Exact(math.nan, Kind.UNDEFINED, "no derivative"), actual,
+                                verdict, formula, (left.value, right.value))
+    exact = symbolic.exact_value(expr, exact_point)
+    return _Element(label, exact, actual, judge(quantity, exact, actual, request.tolerance,
+                                                Context()), formula)
+
+
+def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | None,
+               finite_difference: np.ndarray | None = None) -> Derivative:
+    """One comparison for a whole tensor: the worst element speaks for it."""
+    ranked = sorted(elements, key=lambda e: -e.verdict.status.rank)
+    chosen = ranked[0]
+    exacts = [None if e.exact.kind is Kind.UNDEFINED else e.exact.value for e in elements]
+    actuals = [e.actual for e in elements]
+    diffs = [differences(s, a) for s, a in zip(exacts, actuals, strict=True)]
+    abs_diff = _largest([d[0] for d in diffs])
+    rel_diff = _largest([d[1] for d in diffs])
+    message = chosen.verdict.message
+    if message and (shape or len(elements) > 1):
+        message = f"{chosen.label}: {message}"
+    fd: Value = None if finite_difference is None else _nested(
+        [float(v) for v in finite_difference.ravel()], shape)
+    return Derivative(
+        symbolic=_nested(exacts, shape), autograd=_nested(actuals, shape), abs_diff=abs_diff,
+        rel_diff=rel_diff, status=chosen.verdict.status, category=chosen.verdict.category,
+        message=message, symbolic_text=None, one_sided=chosen.one_sided,
+        shape=shape, worst_element=chosen.label if shape else None,
+        wrt=(name,) if name else (), formula=f"{chosen.label}: {chosen.formula}" if shape
+        else chosen.formula, finite_difference=fd,
+    )
+
+
+def _vjp_vector(request: Request, output: torch.Tensor, dtype: torch.dtype
+                ) -> tuple[torch.Tensor, Any] | None:
+    """The vector v of ``out.backward(v)``, as a tensor and as exact values."""
+    if request.vjp is None:
+        return None
+    if request.vjp == "ones":
+        ones = torch.ones_like(output)
+        return ones, np.ones(tuple(output.shape), dtype=object) * sp.S.One
+    assert not isinstance(request.vjp, str)
+    vector = request.vjp
+    if tuple(vector.shape) != tuple(output.shape):
+        raise _RefusedError("shape_error", f"--vjp has shape {vector.shape}, but the output has shape "
+                       f"{tuple(output.shape)}: they must match, as for out.backward(v)")
+    exact = np.array([symbolic.to_sympy(e, {}) for e in vector.elements],
+                     dtype=object).reshape(vector.shape)
+    return torch.tensor(vector.values, dtype=dtype).reshape(vector.shape), exact
+
+
+def _reverse(output: torch.Tensor, leaf: torch.Tensor, grad_outputs: torch.Tensor | None
+             ) -> np.ndarray:
+    if not output.requires_grad:
+        return np.zeros(tuple(leaf.shape))
+    (grad,) = torch.autograd.grad(output, [leaf], grad_outputs=grad_outputs, allow_unused=True,
+                                  retain_graph=True)
+    return np.zeros(tuple(leaf.shape)) if grad is None else _array(grad)
+
+
+def _jacobian(output: torch.Tensor, leaf: torch.Tensor) -> np.ndarray:
+    rows = []
+    flat = output.reshape(-1)
+    for index in range(flat.numel()):
+        rows.append(_reverse(flat[index], leaf, None).ravel())
+    return np.array(rows)
+
+
+def _finite_differences(request: Request, point: tuple[Assignment, ...], name: str,
+                        vector: tuple[torch.Tensor, Any] | None, shape: tuple[int, ...]
+                        ) -> np.ndarray:
+    """Central differences of the torch forward computation, element by element."""
+    dtype_name = request.dtype
+    dtype = autograd.DTYPES[dtype_name]
+    base = {a.name: np.array(a.values, dtype=float).reshape(a.shape) for a in point}
+
+    def forward(values: Mapping[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            tensors = {n: torch.tensor(v, dtype=dtype) for n, v in values.items()}
+            out = autograd.evaluate(request.expression.tree, tensors, dtype)
+            if vector is not None:
+                out = (out * vector[0]).sum()
+            return _array(out)
+
+    columns = []
+    for index in np.ndindex(*base[name].shape):
+        h = autograd.step(float(base[name][index]), 1, dtype_name)
+        above, below = ({**base, name: base[name].copy()} for _ in range(2))
+        above[name][index] += h
+        below[name][index] -= h
+        columns.append((forward(above) - forward(below)) / (2 * h))
+    stacked = np.stack(columns, axis=-1) if columns else np.zeros(0)
+    return stacked.reshape(shape)
+
+
+def _labels(name: str, shape: tuple[int, ...]) -> list[str]:
+    if not shape:
+        return [name]
+    return [f"{name}[{', '.join(map(str, index))}]" for index in itertools.product(
+        *(range(n) for n in shape))]
+
+
+def _flat(symbols: Any) -> list[Any]:
+    return list(np.asarray(symbols, dtype=object).ravel())
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return np.asarray(tensor.detach().to(torch.float64).numpy(), dtype=float)
+
+
+def _nested(values: Any, shape: tuple[int, ...]) -> Value:
+    if not shape:
+        scalar: Value = values[0] if isinstance(values, list | tuple) else values
+        return scalar
+    nested: Value = _tuples(np.array(values, dtype=object).reshape(shape).tolist())
+    return nested
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _largest(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if any(math.isnan(v) for v in present):
+        return math.nan
+    return max(present)
