@@ -177,7 +177,10 @@ def forward_value(tree: Node, point: Mapping[str, float], dtype_name: str = "flo
 
 def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Any:
     if isinstance(node, Number):
-        return node.value
+        # An integer past int64 would overflow torch's scalar conversion; as a float it
+        # is what a user means by 99999999999999999999 (1e20).
+        value = node.value
+        return float(value) if isinstance(value, int) and abs(value) >= 2**53 else value
     if isinstance(node, Constant):
         return CONSTANTS[node.name]
     if isinstance(node, Variable):

@@ -157,16 +157,19 @@ def _point(point: PointLike) -> tuple[Assignment, ...]:
     if isinstance(point, str):
         return parse_point(point)
     # A mapping: numbers are taken as given, strings parsed like --at values.
-    text = ",".join(f"{name}={_value_text(value)}" for name, value in point.items())
+    text = ",".join(f"{name}={_value_text(name, value)}" for name, value in point.items())
     return parse_point(text)
 
 
-def _value_text(value: Any) -> str:
+def _value_text(name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value_text(v) for v in value) + "]"
-    return repr(float(value))
+        return "[" + ", ".join(_value_text(name, v) for v in value) + "]"
+    number = float(value)
+    if not math.isfinite(number):
+        raise InputError("non_finite_point", f"{name} = {number} is not a finite number")
+    return repr(number)
 
 
 def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[str, ...]:

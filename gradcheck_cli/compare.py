@@ -55,6 +55,11 @@ class Exact:
     by_limit: bool = False
 
 
+def real_value(exact: Exact) -> float | None:
+    """The exact value as a float where it is real (a signed infinity included), else None."""
+    return exact.value if exact.kind in REAL_KINDS else None
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """``|a - s| <= atol + rtol * |s|``."""

@@ -27,6 +27,7 @@ from .compare import (
     fmt,
     judge,
     judge_kink,
+    real_value,
     second_opinions,
 )
 from .functions import FUNCTIONS
@@ -142,7 +143,7 @@ def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site)
 
 def _comparison(exact: Exact | None, actual: float, verdict: Verdict,
                 one_sided: tuple[float, float] | None = None) -> Comparison:
-    symbolic_value = None if exact is None or exact.kind is Kind.UNDEFINED else exact.value
+    symbolic_value = None if exact is None else real_value(exact)
     abs_diff, rel_diff = differences(symbolic_value, actual)
     return Comparison(symbolic=symbolic_value, autograd=actual, abs_diff=abs_diff,
                       rel_diff=rel_diff, status=verdict.status, category=verdict.category,

@@ -156,12 +156,19 @@ def classify(value: Any) -> Exact:
 
 
 def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:
-    """Whether ``expr`` vanishes at the point: exactly, or to within 1e-25."""
+    """Whether ``expr`` is exactly zero at the point.
+
+    Exactly: a point 1e-30 away from a kink is an ordinary point. A value that is
+    numerically tiny but not structurally 0 (an identity SymPy did not apply) is
+    settled by ``equals``.
+    """
     at_point = expr.xreplace(dict(point))
     if at_point == 0:
         return True
     exact = classify(at_point)
-    return exact.kind is Kind.FINITE and abs(exact.value) < 1e-25
+    if exact.kind is not Kind.FINITE or abs(exact.value) > 1e-40:
+        return False
+    return bool(at_point.equals(0))
 
 
 def kink_sites(tree: Node, symbols: Mapping[str, sp.Symbol], point: Mapping[sp.Symbol, sp.Expr]

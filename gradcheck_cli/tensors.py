@@ -23,7 +23,7 @@ import torch
 
 from . import autograd, symbolic
 from .check import Request
-from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink
+from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
 from .evaluate import attempt
 from .parse import Assignment
 from .results import CheckResult, Comparison, Derivative, Status, Value, worst
@@ -170,7 +170,7 @@ def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | Non
     """One comparison for a whole tensor: the worst element speaks for it."""
     ranked = sorted(elements, key=lambda e: -e.verdict.status.rank)
     chosen = ranked[0]
-    exacts = [None if e.exact.kind is Kind.UNDEFINED else e.exact.value for e in elements]
+    exacts = [real_value(e.exact) for e in elements]
     actuals = [e.actual for e in elements]
     diffs = [differences(s, a) for s, a in zip(exacts, actuals, strict=True)]
     abs_diff = _largest([d[0] for d in diffs])
