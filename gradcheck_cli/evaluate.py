@@ -32,7 +32,7 @@ from .compare import (
 )
 from .functions import FUNCTIONS
 from .parse import Assignment, Binary, Call, Node, Number, unparse
-from .results import CheckResult, Comparison, Derivative, Status, worst
+from .results import CheckResult, Comparison, Derivative, Status
 
 T = TypeVar("T")
 
@@ -91,19 +91,8 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
             for partial in request.partials
         )
     except Exception as error:
-        return CheckResult(expression=expression.text, point=floats, status=Status.ERROR,
-                           category="internal_error",
-                           message=f"the check could not be completed: {type(error).__name__}: "
-                                   f"{error}", source=request.source)
-    summary = worst([value, *derivatives])
-    assert summary is not None
-    failing = summary.status is not Status.PASS
-    return CheckResult(
-        expression=expression.text, point=floats, status=summary.status,
-        category=summary.category if failing else "ok",
-        message=summary.message if failing else None,
-        value=value, derivatives=derivatives, source=request.source,
-    )
+        return CheckResult.broken(expression.text, floats, error, request.source)
+    return CheckResult.rolled_up(expression.text, floats, value, derivatives, request.source)
 
 
 def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],

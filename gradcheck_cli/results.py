@@ -91,6 +91,28 @@ class CheckResult:
     error_text: str | None = None
     column: int | None = None
 
+    @classmethod
+    def rolled_up(cls, expression: str, point: tuple[tuple[str, Value], ...],
+                  value: Comparison, derivatives: tuple[Derivative, ...],
+                  source: str | None) -> CheckResult:
+        """The check's verdict is its worst comparison's, with that one's reason."""
+        summary = worst([value, *derivatives])
+        assert summary is not None
+        failing = summary.status is not Status.PASS
+        return cls(expression=expression, point=point, status=summary.status,
+                   category=summary.category if failing else "ok",
+                   message=summary.message if failing else None,
+                   value=value, derivatives=derivatives, source=source)
+
+    @classmethod
+    def broken(cls, expression: str, point: tuple[tuple[str, Value], ...], error: Exception,
+               source: str | None) -> CheckResult:
+        """A check that raised: an ``internal_error`` result, never a traceback."""
+        return cls(expression=expression, point=point, status=Status.ERROR,
+                   category="internal_error",
+                   message=f"the check could not be completed: {type(error).__name__}: {error}",
+                   source=source)
+
     @property
     def point_dict(self) -> dict[str, Value]:
         return dict(self.point)

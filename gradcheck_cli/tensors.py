@@ -26,7 +26,7 @@ from .check import Request
 from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
 from .evaluate import attempt
 from .parse import Assignment
-from .results import CheckResult, Comparison, Derivative, Status, Value, worst
+from .results import CheckResult, Comparison, Derivative, Status, Value
 
 
 def evaluate_tensor_request(request: Request) -> tuple[CheckResult, ...]:
@@ -55,20 +55,9 @@ def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
         return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
                            category=refused.category, message=refused.message,
                            source=request.source)
-    except Exception as error:  # one check must never take down the run
-        return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
-                           category="internal_error",
-                           message=f"the check could not be completed: {type(error).__name__}: "
-                                   f"{error}", source=request.source)
-    summary = worst([value, *derivatives])
-    assert summary is not None
-    failing = summary.status is not Status.PASS
-    return CheckResult(
-        expression=expression.text, point=shown, status=summary.status,
-        category=summary.category if failing else "ok",
-        message=summary.message if failing else None,
-        value=value, derivatives=tuple(derivatives), source=request.source,
-    )
+    except Exception as error:
+        return CheckResult.broken(expression.text, shown, error, request.source)
+    return CheckResult.rolled_up(expression.text, shown, value, tuple(derivatives), request.source)
 
 
 class _RefusedError(Exception):
