@@ -135,8 +135,10 @@ def step(value: float, order: int, dtype_name: str = "float64") -> float:
     That balances truncation error (h**2) against rounding error (eps/h**order) for a
     central difference. The step is then made exactly representable: ``(x + h) - x``.
     """
-    h: float = EPSILON[dtype_name] ** (1.0 / (order + 2)) * max(1.0, abs(value))
-    return (value + h) - value
+    h = EPSILON[dtype_name] ** (1.0 / (order + 2)) * max(1.0, abs(value))
+    # In the dtype itself, so that x + step is exactly the point the dtype holds.
+    x = torch.tensor(value, dtype=DTYPES[dtype_name])
+    return float((x + h) - x)
 
 
 def finite_difference(tree: Node, point: Mapping[str, float], partial: Partial,

@@ -102,8 +102,8 @@ def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str,
     floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
     rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
     written = symbolic.as_written(request.expression.tree, exact_values)
-    context = Context(undefined=_describe(written.undefined, written.undefined_value),
-                      overflow=_describe(written.overflow, written.overflow_value))
+    context = Context(undefined=describe(written.undefined, written.undefined_value),
+                      overflow=describe(written.overflow, written.overflow_value))
     return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, exact_point,
                  None if rounded == exact_point else rounded, context)
 
@@ -115,12 +115,13 @@ def _compare(quantity: str, expr: Any, actual: float, site: _Site,
     return _comparison(exact, actual, verdict)
 
 
-def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site) -> Verdict:
+def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site,
+             along: Any = None) -> Verdict:
     verdict = judge(quantity, exact, actual, site.tolerance, site.context)
     if verdict.status is not Status.PASS and site.rounded_point is not None:
         # The dtype cannot hold the point (pi/2): autograd computed at the nearest
         # float. Near a pole that matters, so ask what the exact answer is there.
-        nearest = symbolic.exact_value(expr, site.rounded_point)
+        nearest = symbolic.exact_value(expr, site.rounded_point, along)
         if judge(quantity, nearest, actual, site.tolerance, site.context).status is Status.PASS:
             shown = ", ".join(f"{s}={float(v)!r}" for s, v in site.rounded_point.items())
             verdict = Verdict(Status.WARN, "rounded_point",
@@ -169,18 +170,25 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
         if len(partial) == 1 else None
     calls = [call for call, names in kinks if set(partial) & names]
     hidden = [] if calls else symbolic.non_smooth_at(expr, site.exact_point)
+    along = site.symbols[partial[-1]]
     comparison: Comparison
     if calls or hidden:
         comparison = _at_kink(partial, actual, site, calls, hidden)
     else:
-        exact = symbolic.exact_value(expr, site.exact_point)
-        verdict = _verdict(quantity, expr, exact, actual, site)
-        verdict = second_opinions(
-            verdict, exact, actual, finite_difference=finite_difference,
-            forward_mode=forward_mode, tolerance=site.tolerance,
-            fd_tolerance=finite_difference_tolerance(len(partial), dtype))
-        verdict = _rounding(verdict, exact, partial, site, in_float64)
-        comparison = _comparison(exact, actual, verdict)
+        exact = symbolic.exact_value(expr, site.exact_point, along)
+        if exact.kind is Kind.UNDEFINED and \
+                symbolic.sides(expr, [], along, site.exact_point).real_and_apart:
+            # No value and no limit, but real one-sided ones: a kink no function names
+            # (sqrt(x**2 + y**2) at the origin).
+            comparison = _at_kink(partial, actual, site, [], [])
+        else:
+            verdict = _verdict(quantity, expr, exact, actual, site, along)
+            verdict = second_opinions(
+                verdict, exact, actual, finite_difference=finite_difference,
+                forward_mode=forward_mode, tolerance=site.tolerance,
+                fd_tolerance=finite_difference_tolerance(len(partial), dtype))
+            verdict = _rounding(verdict, exact, partial, site, in_float64)
+            comparison = _comparison(exact, actual, verdict)
     notes = [comparison.message] if comparison.message else []
     if outside_domain and comparison.status is Status.PASS:
         # log(x) at -1: 1/x gives -1, but there is no function there to differentiate.
@@ -236,11 +244,11 @@ def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
              hidden: list[Any]) -> Comparison:
     name = partial[-1]
     symbol = site.symbols[name]
-    expr, lower = site.exact[partial], site.exact[partial[:-1]]
-    left, right = symbolic.one_sided(expr, symbol, site.exact_point)
-    lower_left, lower_right = symbolic.one_sided(lower, symbol, site.exact_point)
-    jump = not symbolic.same_value(lower_left, lower_right)
-    if not jump and symbolic.same_value(left, right):
+    expr = site.exact[partial]
+    lowers = [site.exact[partial[:k]] for k in range(len(partial))]
+    found = symbolic.sides(expr, lowers, symbol, site.exact_point)
+    left, right, jump = found.left, found.right, found.jump
+    if found.differentiable:
         # Every kink on the way is smoothed out (abs(x)**2 at 0): an ordinary point.
         exact = Exact(left.value, left.kind, left.text, by_limit=True)
         verdict = judge(f"derivative in {name}", exact, actual, site.tolerance, site.context)
@@ -253,9 +261,12 @@ def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
         if jump:
             where = unparse(calls[0]) if len(partial) == 1 else \
                 f"the derivative of order {len(partial) - 1} (through {unparse(calls[0])})"
-    else:
+    elif hidden:
         convention = None
         where = f"the exact derivative contains {hidden[0]}, which switches at this point"
+    else:
+        convention = None
+        where = "the one-sided derivatives differ"
     verdict = judge_kink(left, right, jump, actual, site.tolerance, where, convention)
     if len(partial) == 1:
         sides = attempt(lambda: autograd.one_sided_differences(
@@ -270,7 +281,8 @@ def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
 _UNDEFINED_WORDS = {"nan": "0/0 or another undefined form", "zoo": "a division by zero"}
 
 
-def _describe(node: Node | None, value: str | None) -> str | None:
+def describe(node: Node | None, value: str | None) -> str | None:
+    """A sub-expression that breaks at the point, in words: ``x/x is 0/0``."""
     if node is None or value is None:
         return None
     words = _UNDEFINED_WORDS.get(value, value)

@@ -656,9 +656,13 @@ def _tensor_helper(name: str, text: str, offset: int, whole: str
     values = [constant_value(arg) for arg in args]
 
     def size(value: float) -> int:
-        if not (math.isfinite(value) and value == int(value) and 1 <= value <= MAX_TENSOR_ELEMENTS):
-            raise InputError("parse_error", f"{name}(): a size must be a whole number from 1 to "
-                             f"{MAX_TENSOR_ELEMENTS}, not {value:g}", text=whole, column=offset + 1)
+        if not (math.isfinite(value) and value == int(value) and value >= 1):
+            raise InputError("parse_error", f"{name}(): a size must be a whole number, at least 1, "
+                             f"not {value:g}", text=whole, column=offset + 1)
+        if value > MAX_TENSOR_ELEMENTS:
+            raise InputError("limit", f"{name}() would make {value:g} elements; the limit is "
+                             f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole,
+                             column=offset + 1)
         return int(value)
 
     def number(value: float) -> Node:

@@ -68,16 +68,22 @@ def formula(expr: sp.Expr) -> str:
     return str(expr)
 
 
-def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact:
-    """The value of ``expr`` at an exact point, falling back to a limit where undefined."""
+def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
+                along: sp.Symbol | None = None) -> Exact:
+    """The value of ``expr`` at an exact point, falling back to a limit where undefined.
+
+    For a partial derivative, ``along`` is its variable: the limit is taken along it
+    (in another variable it would be a different quantity).
+    """
     direct = classify(expr.xreplace(dict(point)))
     if direct.kind in REAL_KINDS:
         return direct
-    limited = limit_value(expr, point)
+    limited = limit_value(expr, point, along)
     return limited if limited is not None else direct
 
 
-def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact | None:
+def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
+                along: sp.Symbol | None = None) -> Exact | None:
     """A limit at the point, one variable at a time, where one exists.
 
     The others are substituted first, so this is an iterated limit: it finds removable
@@ -85,7 +91,9 @@ def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact | No
     two-sided limit does not exist but one side is real and the other outside the
     domain (``sqrt(x)`` at 0), the real side is the value, at the domain's edge.
     """
-    for symbol in sorted(expr.free_symbols & set(point), key=lambda s: s.name):
+    candidates = [along] if along is not None else \
+        sorted(expr.free_symbols & set(point), key=lambda s: s.name)
+    for symbol in candidates:
         left, right = one_sided(expr, symbol, point)
         if same_value(left, right) and left.kind in REAL_KINDS:
             return Exact(right.value, right.kind, right.text, by_limit=True)
@@ -123,6 +131,34 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
         except (ValueError, NotImplementedError, TypeError, ZeroDivisionError):
             sides.append(Exact(math.nan, Kind.UNDEFINED, "no limit"))
     return sides[0], sides[1]
+
+
+@dataclass(frozen=True)
+class Sides:
+    """One-sided limits of a derivative, and whether a lower derivative jumps."""
+
+    left: Exact
+    right: Exact
+    jump: bool
+
+    @property
+    def differentiable(self) -> bool:
+        return not self.jump and same_value(self.left, self.right)
+
+    @property
+    def real_and_apart(self) -> bool:
+        """Both one-sided limits are real numbers and they differ: a kink."""
+        return (self.left.kind in REAL_KINDS and self.right.kind in REAL_KINDS
+                and not same_value(self.left, self.right))
+
+
+def sides(expr: sp.Expr, lowers: list[sp.Expr], symbol: sp.Symbol,
+          point: Mapping[sp.Symbol, sp.Expr]) -> Sides:
+    """The one-sided limits of ``expr`` in ``symbol``; ``lowers`` are the function and its
+    lower derivatives, any of which jumping there (sign at 0) means no derivative."""
+    left, right = one_sided(expr, symbol, point)
+    jump = any(not same_value(*one_sided(lower, symbol, point)) for lower in lowers)
+    return Sides(left, right, jump)
 
 
 def classify(value: Any) -> Exact:
@@ -210,7 +246,7 @@ class AsWritten:
 _FLOAT64_MAX = sp.Float("1.7976931348623157e308")
 
 
-def as_written(tree: Node, values: Mapping[str, sp.Expr]) -> AsWritten:
+def as_written(tree: Node, values: Mapping[str, Any]) -> AsWritten:
     """Evaluate the tree bottom-up with exact numbers, noting where it breaks."""
     found: dict[str, tuple[Node, str]] = {}
 
@@ -223,13 +259,14 @@ def as_written(tree: Node, values: Mapping[str, sp.Expr]) -> AsWritten:
         if any(o is None for o in operands):
             return None  # below an undefined node: nothing more to learn
         value = _combine(node, operands)
-        exact = classify(value)
-        if exact.kind in (Kind.UNDEFINED, Kind.COMPLEX, Kind.COMPLEX_INF, Kind.POS_INF,
-                          Kind.NEG_INF):
-            found.setdefault("undefined", (node, exact.text))
-            return None
-        if exact.kind is Kind.OVERFLOW:
-            found.setdefault("overflow", (node, exact.text))
+        # A tensor breaks where any of its elements does.
+        for exact in map(classify, np.ravel(np.asarray(value, dtype=object))):
+            if exact.kind in (Kind.UNDEFINED, Kind.COMPLEX, Kind.COMPLEX_INF, Kind.POS_INF,
+                              Kind.NEG_INF):
+                found.setdefault("undefined", (node, exact.text))
+                return None
+            if exact.kind is Kind.OVERFLOW:
+                found.setdefault("overflow", (node, exact.text))
         return value
 
     visit(tree)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ import torch
 from . import autograd, symbolic
 from .check import Request
 from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
-from .evaluate import attempt
+from .evaluate import attempt, describe
 from .parse import Assignment
 from .results import CheckResult, Comparison, Derivative, Status, Value
 
@@ -84,6 +84,12 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
         exact_out = np.asarray(symbolic.to_sympy(tree, symbols), dtype=object)
     except ValueError as error:  # numpy: shapes that do not broadcast
         raise _RefusedError("shape_error", f"the shapes do not fit together: {error}") from None
+    exact_values = {a.name: np.array([symbolic.to_sympy(e, {}) for e in a.elements],
+                                     dtype=object).reshape(a.shape) if a.shape
+                    else symbolic.to_sympy(a.elements[0], {}) for a in point}
+    written = symbolic.as_written(tree, exact_values)
+    context = Context(undefined=describe(written.undefined, written.undefined_value),
+                      overflow=describe(written.overflow, written.overflow_value))
     inputs = {a.name: torch.tensor(a.values, dtype=dtype).reshape(a.shape)
               .requires_grad_(a.name in request.wrt) for a in point}
     try:
@@ -91,10 +97,13 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     except RuntimeError as error:
         raise _RefusedError("shape_error", f"torch refuses the shapes: {error}") from None
 
-    def judge_elements(quantity: str, exprs: np.ndarray, actual: np.ndarray,
-                       labels: list[str]) -> list[_Element]:
-        return [_judge_element(quantity, expr, float(a), label, exact_point, request)
-                for expr, a, label in zip(exprs.ravel(), actual.ravel(), labels, strict=True)]
+    def judge_elements(quantity: str, exprs: np.ndarray, actual: np.ndarray, labels: list[str],
+                       along: list[Any] | None = None, lowers: list[Any] | None = None
+                       ) -> list[_Element]:
+        return [_judge_element(quantity, expr, float(a), label, exact_point, request, context,
+                               along[i] if along else None, lowers[i] if lowers else None)
+                for i, (expr, a, label) in enumerate(zip(exprs.ravel(), actual.ravel(), labels,
+                                                         strict=True))]
 
     out_labels = _labels("out", exact_out.shape)
     value = _summarise(judge_elements("value", exact_out, _array(output), out_labels),
@@ -104,7 +113,8 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     scalar_out = output.dim() == 0 and vector is None
     if vector is not None:
         exact_vector = np.asarray(vector[1], dtype=object)
-        target_expr = np.asarray(sp.Add(*(exact_vector * exact_out).ravel()), dtype=object)
+        products = np.asarray(exact_vector * exact_out, dtype=object)
+        target_expr = np.asarray(sp.Add(*products.ravel()), dtype=object)
         grad_outputs: torch.Tensor | None = vector[0]
     else:
         target_expr = exact_out
@@ -125,33 +135,62 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
                               for o in exact_out.ravel()], dtype=object)
             shape = tuple(exact_out.shape) + tuple(symbol_array.shape)
             exprs = exprs.reshape(shape)
-        labels = _labels(name, shape) if not exact_out.shape or vector is not None else \
-            [f"d{o}/d{i}" for o in out_labels for i in _labels(name, shapes[name])]
+        jacobian = bool(exact_out.shape) and vector is None
+        labels = [f"d{o}/d{i}" for o in out_labels for i in _labels(name, shapes[name])] \
+            if jacobian else _labels(name, shape)
+        # Each entry is differentiated along its own element's symbol, from its own
+        # function (the output element, or the scalar being differentiated).
+        inner = list(symbol_array.ravel())
+        along = inner * (exact_out.size if jacobian else 1)
+        lowers = [o for o in exact_out.ravel() for _ in inner] if jacobian else \
+            [target_expr.item()] * len(inner)
         fd = attempt(lambda name=name, shape=shape: _finite_differences(  # type: ignore[misc]
             request, point, name, vector, shape))
-        elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels)
+        elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels,
+                                  along, lowers)
+        if value.category == "domain":
+            # log(x) at -1: no function there to differentiate, whatever the formula says.
+            elements = [_outside_domain(e) for e in elements]
         derivatives.append(_summarise(elements, shape, name, fd))
     return value, derivatives
 
 
 def _judge_element(quantity: str, expr: Any, actual: float, label: str,
-                   exact_point: Mapping[Any, Any], request: Request) -> _Element:
+                   exact_point: Mapping[Any, Any], request: Request, context: Context,
+                   along: Any = None, lower: Any = None) -> _Element:
+    """One entry, by the scalar rules: kinks and jumps along its own symbol first."""
     formula = symbolic.formula(expr)
-    hidden = symbolic.non_smooth_at(expr, exact_point) if quantity != "value" else []
-    if hidden:
-        # A kink inside one element (relu at 0): one-sided limits in that element's
-        # own variable, as for a scalar check.
-        symbol = next(iter(sorted(hidden[0].free_symbols & set(exact_point), key=str)), None)
-        if symbol is not None:
-            left, right = symbolic.one_sided(expr, symbol, exact_point)
-            if not symbolic.same_value(left, right):
-                verdict = judge_kink(left, right, False, actual, request.tolerance,
-                                     f"{hidden[0]} switches at this point", None)
+    if along is not None:
+        hidden = symbolic.non_smooth_at(expr, exact_point)
+        exact = None
+        if not hidden:
+            exact = symbolic.exact_value(expr, exact_point, along)
+        if hidden or (exact is not None and exact.kind is Kind.UNDEFINED):
+            found = symbolic.sides(expr, [lower] if hidden and lower is not None else [], along,
+                                   exact_point)
+            if not found.differentiable and (hidden or found.real_and_apart):
+                where = f"{hidden[0]} switches at this point" if hidden else \
+                    "the one-sided derivatives differ"
+                verdict = judge_kink(found.left, found.right, found.jump, actual,
+                                     request.tolerance, label if found.jump else where, None)
                 return _Element(label, Exact(math.nan, Kind.UNDEFINED, "no derivative"), actual,
-                                verdict, formula, (left.value, right.value))
-    exact = symbolic.exact_value(expr, exact_point)
+                                verdict, formula, (found.left.value, found.right.value))
+            if hidden and found.differentiable:
+                exact = Exact(found.left.value, found.left.kind, found.left.text, by_limit=True)
+        if exact is None:
+            exact = symbolic.exact_value(expr, exact_point, along)
+    else:
+        exact = symbolic.exact_value(expr, exact_point)
     return _Element(label, exact, actual, judge(quantity, exact, actual, request.tolerance,
-                                                Context()), formula)
+                                                context), formula)
+
+
+def _outside_domain(element: _Element) -> _Element:
+    if element.verdict.status is not Status.PASS:
+        return element
+    return replace(element, verdict=Verdict(
+        Status.WARN, "domain", f"the expression is outside its real domain here, so this "
+        f"derivative does not exist; autograd gives {element.actual:.12g}, the formula continued"))
 
 
 def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | None,
