@@ -16,12 +16,25 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .batch import (
+    LineOptions,
+    ReportFile,
+    count_checks,
+    default_jobs,
+    open_input,
+    prepare_lines,
+    progress_bar,
+    read_lines,
+    run_items,
+    source_name,
+)
 from .check import error_result, prepare, run
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL
 from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
 from .render import RENDERERS, OutputFormat, Style
 from .results import CheckResult
+from .workers import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, MIN_MEMORY_MB, Limits, WorkerPool
 
 HELP = f"""\
 Check a derivative: SymPy's exact answer against PyTorch autograd's, side by side.
@@ -30,17 +43,24 @@ Check a derivative: SymPy's exact answer against PyTorch autograd's, side by sid
   gradcheck "5*(x+1)**2" --at x=1
   gradcheck "x**y" --at x=3,y=4 --format json
   gradcheck "abs(x)" --at x=0 --at x=1
+  gradcheck --file examples.txt --format junit --output report.xml
 
 Each partial derivative is computed exactly (SymPy) and by torch.autograd.grad in
 float64 on the expression as written, and the two are compared with the rule
 |autograd - symbolic| <= atol + rtol * |symbolic|.
 Same-signed infinities agree; nan never silently agrees with anything.
 
+With --file, each line of the file is a check, 'EXPR @ x=1, y=2' (several '@ point'
+parts allowed; '#' starts a comment). Checks run in parallel worker processes; one that
+runs past --timeout or --memory-limit is stopped and reported, and the rest go on.
+
 \b
 Exit codes:
   {OK}  every check passed (warnings allowed)
   {CHECK_FAILED}  a check failed (the answers disagree) or could not be done
   {USAGE_ERROR}  usage error: a bad option, or the expression or a point was refused
+     (with --file: a bad option or a file that cannot be read; a refused line is
+     an error result, exit code {CHECK_FAILED})
 """
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -62,6 +82,23 @@ def main(
     atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = DEFAULT_ATOL,
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="Output format.", case_sensitive=False)] = OutputFormat.TABLE,
+    file: Annotated[str | None, typer.Option(
+        "--file", help="Check every line of this file ('-': standard input), "
+        "written 'EXPR @ x=1, y=2'.", show_default=False, metavar="PATH")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="With --file: worker processes [default: one per core].",
+        show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", help=f"With --file: seconds one check may run before it is stopped "
+        f"[default: {DEFAULT_TIMEOUT:g}].", show_default=False, metavar="SECONDS")] = None,
+    memory_limit: Annotated[int | None, typer.Option(
+        "--memory-limit", min=MIN_MEMORY_MB, help=f"With --file: memory one worker may use, in "
+        f"MB, before its check is stopped [default: {DEFAULT_MEMORY_MB}].", show_default=False,
+        metavar="MB")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Write the report to this file instead of standard output; it "
+        "appears only when complete (until then: PATH.partial).", show_default=False,
+        metavar="PATH")] = None,
     functions: Annotated[bool, typer.Option(
         "--functions", help="List the supported functions and exit.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
@@ -72,6 +109,17 @@ def main(
     if functions:
         typer.echo(functions_text())
         raise typer.Exit(OK)
+    report = _report_file(output)
+    if file is not None:
+        if expression is not None or at:
+            raise typer.BadParameter("give an expression or --file, not both", param_hint="--file")
+        options = LineOptions(wrt=wrt, rtol=rtol, atol=atol)
+        limits = _limits(timeout, memory_limit)
+        raise typer.Exit(check_file(file, options, output_format, report,
+                                    jobs=jobs or default_jobs(), limits=limits))
+    for name, value in (("--jobs", jobs), ("--timeout", timeout), ("--memory-limit", memory_limit)):
+        if value is not None:
+            raise typer.BadParameter(f"{name} applies only with --file", param_hint=name)
     if expression is None:
         raise typer.BadParameter("give an expression, e.g. gradcheck \"x**2\" --at x=3",
                                  param_hint="EXPRESSION")
@@ -79,22 +127,93 @@ def main(
         request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol)
     except InputError as error:
         refused = error_result(expression, error)
-        emit([refused], output_format, refused_to_stderr=True)
+        emit([refused], output_format, refused_to_stderr=True, report=report)
         raise typer.Exit(USAGE_ERROR) from None
     results = run(request)
-    emit(results, output_format)
+    emit(results, output_format, report=report)
     raise typer.Exit(exit_code(results))
 
 
+def check_file(path: str, options: LineOptions, output_format: OutputFormat, report: ReportFile,
+               *, jobs: int, limits: Limits) -> int:
+    """Batch mode: read and check every line, write the report, return the exit code."""
+    try:
+        options.validate()  # once for all lines: a bad --rtol is a usage error, not N errors
+    except InputError as error:
+        raise typer.BadParameter(error.message) from None
+    try:
+        with open_input(path) as stream:
+            lines = read_lines(stream)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise typer.BadParameter(f"cannot read {path}: {reason}", param_hint="--file") from None
+    # jsonl is written check by check, as each one and all before it are done.
+    streaming = output_format is OutputFormat.JSONL
+    from .render.jsonl import record_line, summary_line
+
+    try:
+        # The workers start importing SymPy and torch while the lines are parsed.
+        with WorkerPool(min(jobs, sum(line.may_check() for line in lines)), limits) as pool:
+            items = prepare_lines(lines, source_name(path), options)
+            # Not over a report that streams to the same terminal: they would interleave.
+            shown = not (streaming and report.path is None and _isatty(sys.stdout))
+            with progress_bar(count_checks(items), sys.stderr, enabled=shown) as advance:
+                results = run_items(items, pool=pool, on_progress=advance,
+                                    on_result=(lambda r: report.write(record_line(r)))
+                                    if streaming else None)
+        report.write(summary_line(results) if streaming else
+                     RENDERERS[output_format](results, _report_style(report)))
+        report.commit()
+    except BaseException:
+        if not streaming:  # a jsonl report keeps its finished checks in PATH.partial
+            report.discard()
+        raise
+    return exit_code(results, input_errors_are_usage=False)
+
+
 def emit(results: Sequence[CheckResult], output_format: OutputFormat, *,
-         refused_to_stderr: bool = False) -> None:
-    """Write the report to standard output (a refused input's table to standard error)."""
+         refused_to_stderr: bool = False, report: ReportFile | None = None) -> None:
+    """Write the report to standard output or ``--output`` (a refused input's table to
+    standard error)."""
     if refused_to_stderr and output_format is OutputFormat.TABLE:
         from .render.table import render_error
 
         sys.stderr.write(render_error(results[0], color=_wants_color(sys.stderr)))
         return
-    sys.stdout.write(RENDERERS[output_format](results, _style(sys.stdout)))
+    report = report or ReportFile(None)
+    try:
+        report.write(RENDERERS[output_format](results, _report_style(report)))
+        report.commit()
+    except BaseException:
+        report.discard()
+        raise
+
+
+def _report_file(output: str | None) -> ReportFile:
+    report = ReportFile(output)
+    try:
+        report.check_writable()  # now, not after a long batch
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise typer.BadParameter(f"cannot write the report to {output}: {reason}",
+                                 param_hint="--output") from None
+    return report
+
+
+def _report_style(report: ReportFile) -> Style:
+    return _style(sys.stdout) if report.path is None else Style()
+
+
+def _limits(timeout: float | None, memory_limit: int | None) -> Limits:
+    if timeout is not None and not (timeout > 0 and timeout < float("inf")):
+        raise typer.BadParameter("must be a number of seconds > 0", param_hint="--timeout")
+    return Limits(timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                  memory_mb=DEFAULT_MEMORY_MB if memory_limit is None else memory_limit)
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _wants_color(stream: object) -> bool:
@@ -124,4 +243,10 @@ def functions_text() -> str:
 
 def run_cli() -> None:
     """The console-script entry point."""
-    app(prog_name="gradcheck")
+    try:
+        app(prog_name="gradcheck")
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(CHECK_FAILED)

@@ -18,6 +18,9 @@ class OutputFormat(str, Enum):
 
     TABLE = "table"
     JSON = "json"
+    JSONL = "jsonl"
+    JUNIT = "junit"
+    GITHUB = "github"
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,29 @@ def _json(results: Sequence[CheckResult], style: Style) -> str:
     return render_json(results)
 
 
+def _jsonl(results: Sequence[CheckResult], style: Style) -> str:
+    from .jsonl import render_jsonl
+
+    return render_jsonl(results)
+
+
+def _junit(results: Sequence[CheckResult], style: Style) -> str:
+    from .junit import render_junit
+
+    return render_junit(results)
+
+
+def _github(results: Sequence[CheckResult], style: Style) -> str:
+    from .github import render_github
+
+    return render_github(results)
+
+
 #: The renderer of each format.
 RENDERERS: dict[OutputFormat, Renderer] = {
     OutputFormat.TABLE: _table,
     OutputFormat.JSON: _json,
+    OutputFormat.JSONL: _jsonl,
+    OutputFormat.JUNIT: _junit,
+    OutputFormat.GITHUB: _github,
 }

@@ -1,0 +1,175 @@
+"""Benchmark: ``gradcheck --file`` against the loop a user would write by hand.
+
+Makes a batch file of mixed expressions (polynomials, trigonometry, exp/log,
+activations and losses, one to four variables, ordinary points; the same file for the
+same ``--seed``), then times, in the same run:
+
+a. ``gradcheck --file FILE --format jsonl`` as a subprocess: wall time from start-up to
+   exit, all of it (interpreter, imports, workers, report);
+b. a naive reference loop in this process, imports included: per line ``sympify``,
+   ``diff`` and ``evalf(subs=...)`` per variable, ``lambdify(..., "torch")``, then
+   ``torch.autograd.grad`` on float64 leaves, compared with the same tolerance.
+
+and prints both times, their ratio, checks per second and peak memory (the largest
+resident set of the gradcheck processes, from ``RUSAGE_CHILDREN``; of this process for
+the loop, from ``RUSAGE_SELF``).
+
+    python bench/bench_batch.py                  # 1,000 lines, seed 0
+    python bench/bench_batch.py --lines 200 --jobs 1
+
+The reference may use ``sympify`` and ``lambdify``: it is the baseline, not the
+product. It runs after gradcheck, in a process that has not imported SymPy or torch
+before, so both sides pay for their imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "out"
+
+Point = dict[str, float]
+
+
+def _u(rng: random.Random, low: float, high: float, digits: int = 3) -> float:
+    return round(rng.uniform(low, high), digits)
+
+
+# (template, point maker). Coefficients {a} {b} {c} are in [0.5, 3], {n} in 2..5; the
+# points stay inside every domain and away from kinks and poles.
+TEMPLATES: list[tuple[str, Callable[[random.Random], Point]]] = [
+    ("{a}*x**3 - {b}*x*y + {c}*y**2", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("(x - {a})**{n}*y + {b}*x", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("x**4 - {a}*x**2 + {b}", lambda g: {"x": _u(g, -2, 2)}),
+    ("sin({a}*x)*cos(y) + {b}", lambda g: {"x": _u(g, -3, 3), "y": _u(g, -3, 3)}),
+    ("tan({a}*x) + sin(x*y)", lambda g: {"x": _u(g, -0.4, 0.4), "y": _u(g, -2, 2)}),
+    ("exp(-{a}*x**2)*log(1 + y**2)", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("log(x**2 + {a}) - {b}*x", lambda g: {"x": _u(g, -3, 3)}),
+    ("exp({a}*x)/(1 + exp(y))", lambda g: {"x": _u(g, -1, 1), "y": _u(g, -2, 2)}),
+    ("sigmoid({a}*x + {b})", lambda g: {"x": _u(g, -3, 3)}),
+    ("softplus(w*x + {a})", lambda g: {"w": _u(g, -2, 2), "x": _u(g, -2, 2)}),
+    ("tanh({a}*x)*y", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("0.5*x*(1 + erf(x/sqrt(2)))", lambda g: {"x": _u(g, -3, 3)}),
+    ("x*sigmoid({a}*x)", lambda g: {"x": _u(g, -3, 3)}),
+    ("-(y*log(p) + (1 - y)*log(1 - p))", lambda g: {"y": _u(g, 0, 1), "p": _u(g, 0.05, 0.95)}),
+    ("(w*x + b - y)**2", lambda g: {"w": _u(g, -2, 2), "x": _u(g, -2, 2), "b": _u(g, -1, 1),
+                                    "y": _u(g, -2, 2)}),
+    ("log(cosh({a}*x - y))", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("x**y + {a}*y", lambda g: {"x": _u(g, 0.5, 3), "y": _u(g, -2, 2)}),
+    ("sqrt(x**2 + y**2 + {a})", lambda g: {"x": _u(g, -2, 2), "y": _u(g, -2, 2)}),
+    ("atan({a}*x)/(1 + z**2) + z*x", lambda g: {"x": _u(g, -2, 2), "z": _u(g, -2, 2)}),
+    ("softplus(z) - y*z", lambda g: {"z": _u(g, -3, 3), "y": _u(g, 0, 1)}),
+]
+
+
+def make_lines(count: int, seed: int) -> list[str]:
+    """``count`` batch lines, the same for the same seed."""
+    rng = random.Random(seed)
+    lines = []
+    for index in range(count):
+        template, point = TEMPLATES[index % len(TEMPLATES)]
+        expression = template.format(a=_u(rng, 0.5, 3, 2), b=_u(rng, 0.5, 3, 2),
+                                     c=_u(rng, 0.5, 3, 2), n=rng.randint(2, 5))
+        values = ", ".join(f"{name}={value!r}" for name, value in point(rng).items())
+        lines.append(f"{expression} @ {values}")
+    return lines
+
+
+def time_gradcheck(path: Path, jobs: int | None) -> tuple[float, dict[str, int], int]:
+    """Wall time of ``gradcheck --file``, its summary, and the peak RSS of its processes."""
+    report = OUT / "gradcheck.jsonl"
+    command = [sys.executable, "-m", "gradcheck_cli", "--file", str(path), "--format", "jsonl",
+               "--output", str(report)]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    env = {k: v for k, v in os.environ.items() if k != "GRADCHECK_TEST_HOOKS"}
+    start = time.perf_counter()
+    completed = subprocess.run(command, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode not in (0, 1):
+        raise SystemExit(f"gradcheck exited with {completed.returncode}")
+    summary = json.loads(report.read_text().splitlines()[-1])["summary"]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return elapsed, summary, peak
+
+
+def time_naive(lines: list[str], rtol: float = 1e-7, atol: float = 1e-12) -> tuple[float, int, int]:
+    """Wall time of the hand-written loop (its imports included), its agreements, peak RSS."""
+    start = time.perf_counter()
+    import sympy
+    import torch
+
+    x = sympy.Symbol("x")
+    names: dict[str, Any] = {
+        "sigmoid": sympy.Lambda(x, 1 / (1 + sympy.exp(-x))),
+        "softplus": sympy.Lambda(x, sympy.log(1 + sympy.exp(x))),
+    }
+
+    def torch_sqrt(value: Any) -> Any:
+        # lambdify prints sqrt(2) as torch.sqrt(2), which wants a tensor.
+        return torch.sqrt(torch.as_tensor(value, dtype=torch.float64))
+
+    modules: list[Any] = [{"sqrt": torch_sqrt}, "torch"]
+    agree = 0
+    for line in lines:
+        text, point_text = line.split("@")
+        point = {name.strip(): float(value) for name, value in
+                 (piece.split("=") for piece in point_text.split(","))}
+        expr = sympy.sympify(text, locals=names)
+        symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+        subs = {s: point[s.name] for s in symbols}
+        exact = [float(sympy.diff(expr, s).evalf(subs=subs)) for s in symbols]
+        float(expr.evalf(subs=subs))
+        function = sympy.lambdify(symbols, expr, modules)
+        leaves = [torch.tensor(point[s.name], dtype=torch.float64, requires_grad=True)
+                  for s in symbols]
+        grads = torch.autograd.grad(function(*leaves), leaves)
+        agree += all(abs(float(g) - e) <= atol + rtol * abs(e) for g, e in zip(grads, exact, strict=True))
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return elapsed, agree, peak
+
+
+def main() -> None:
+    """Make the file, time both, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=None, help="passed to gradcheck --jobs")
+    args = parser.parse_args()
+    if "sympy" in sys.modules or "torch" in sys.modules:
+        raise SystemExit("the bench must start without SymPy and torch loaded")
+
+    load = os.getloadavg()[0]  # other work on the machine skews both timings
+    OUT.mkdir(exist_ok=True)
+    lines = make_lines(args.lines, args.seed)
+    path = OUT / f"batch-{args.lines}-{args.seed}.txt"
+    path.write_text("".join(line + "\n" for line in lines))
+
+    product, summary, product_peak = time_gradcheck(path, args.jobs)
+    naive, agree, naive_peak = time_naive(lines)
+
+    mib = 2**20
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
+          f"{load:.2f} at the start")
+    print(f"file: {path} ({len(lines)} lines, seed {args.seed})")
+    print(f"gradcheck --file  {product:7.2f} s  {len(lines) / product:7.1f} checks/s  "
+          f"peak RSS {product_peak / mib:6.0f} MiB (largest process)  {summary}")
+    print(f"naive loop        {naive:7.2f} s  {len(lines) / naive:7.1f} checks/s  "
+          f"peak RSS {naive_peak / mib:6.0f} MiB  agree {agree}/{len(lines)}")
+    ratio = product / naive
+    print(f"ratio gradcheck / naive = {ratio:.2f} (target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,507 @@
+"""Isolated worker processes: each imports SymPy and torch once, then runs many checks.
+
+The supervisor (this module's :func:`run_requests`, in the ``gradcheck`` process) never
+imports SymPy or torch. It starts workers with the ``spawn`` start method, so that no
+worker is a ``fork`` of a process with torch's threads in it, and hands each idle worker
+one validated :class:`~gradcheck_cli.check.Request` at a time.
+
+A worker that runs past its wall-clock budget, or whose memory grows past the cap, is
+killed with ``SIGKILL`` and replaced: a signal handler inside the worker is not enough,
+because SymPy can spend minutes in one C-level big-integer operation where no Python
+signal handler ever runs. A worker that dies on its own (a segfault, ``os._exit``) is
+replaced too. The line being checked gets an ``error`` result (category ``timeout``,
+``memory`` or ``crash``) and the other lines go on.
+
+Memory is capped twice: the worker sets ``RLIMIT_DATA`` on itself (``RLIMIT_AS`` would
+break torch's import, which maps large libraries and thread stacks), so that an
+allocation past the cap fails at once; and the supervisor polls the worker's anonymous
+resident memory in ``/proc``, for allocations the limit does not see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from .check import Request
+from .parse import Assignment
+from .results import CheckResult, Status, Value
+
+#: Default wall-clock budget of one check, in seconds.
+DEFAULT_TIMEOUT = 10.0
+#: Default memory cap of one worker, in MiB.
+DEFAULT_MEMORY_MB = 2048
+#: The smallest cap accepted: torch and SymPy need about this much to load and run.
+MIN_MEMORY_MB = 256
+#: How long a worker may take to import SymPy and torch before it counts as failed.
+STARTUP_TIMEOUT = 120.0
+#: Workers that fail to start, in a row, before the remaining checks are given up.
+MAX_STARTUP_FAILURES = 3
+#: How often the supervisor looks at the memory of busy workers, in seconds.
+MEMORY_POLL_INTERVAL = 0.05
+#: A worker that dies with this share of its memory cap in use is taken to have run
+#: out of memory, not to have crashed.
+MEMORY_NEAR_LIMIT = 0.9
+
+#: Set to ``1`` (in the environment of the ``gradcheck`` process) to enable the test
+#: hooks below. Without it, the magic variable names are ordinary variables.
+TEST_HOOKS_ENV = "GRADCHECK_TEST_HOOKS"
+#: With the test hooks enabled, a check whose expression uses one of these variables
+#: makes its worker misbehave, so that the tests can exercise the supervisor.
+TEST_HOOK_VARIABLES = {
+    "gradcheck_test_hang": "hang",          # sleep forever, ignoring catchable signals
+    "gradcheck_test_crash": "crash",        # os._exit(70)
+    "gradcheck_test_segfault": "segfault",  # read address 0
+    "gradcheck_test_memory": "memory",      # allocate until stopped
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one check may use before its worker is stopped."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+    def budget(self, request: Request) -> float:
+        """The wall-clock budget of a request: ``timeout`` per point it checks."""
+        return self.timeout * max(1, len(request.points))
+
+
+#: The defaults.
+DEFAULT_LIMITS = Limits()
+
+#: Called with the index of a request and its results, as each one finishes.
+OnDone = Callable[[int, tuple[CheckResult, ...]], None]
+
+
+def run_requests(requests: Sequence[Request], on_done: OnDone, *, jobs: int,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+    """Run every request in a pool of up to ``jobs`` worker processes.
+
+    ``on_done(index, results)`` is called once per request, in the order they finish,
+    with one result per point: what the check found, or an ``error`` result saying why
+    the check was stopped. It returns when every request has been answered; the
+    workers are gone by then, whatever happened.
+    """
+    if not requests:
+        return
+    with WorkerPool(min(jobs, len(requests)), limits) as pool:
+        pool.run(requests, on_done)
+
+
+def stopped_results(request: Request, category: str, message: str) -> tuple[CheckResult, ...]:
+    """One ``error`` result per point of a request whose check could not finish."""
+    return tuple(
+        CheckResult(expression=request.expression.text, point=point_of(point),
+                    status=Status.ERROR, category=category, message=message,
+                    source=request.source)
+        for point in request.points
+    )
+
+
+def point_of(point: tuple[Assignment, ...]) -> tuple[tuple[str, Value], ...]:
+    """A point as results show it: a float per scalar, nested tuples per tensor."""
+    return tuple((a.name, _nested(a.values, a.shape) if a.shape else a.value) for a in point)
+
+
+def _nested(values: tuple[float, ...], shape: tuple[int, ...]) -> Value:
+    if not shape:
+        return values[0]
+    size = len(values) // shape[0] if shape[0] else 0
+    return tuple(_nested(values[i * size:(i + 1) * size], shape[1:]) for i in range(shape[0]))
+
+
+# -- the supervisor --------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    started: float
+    ready: bool = False
+    #: The request it is running, and when it must be done by.
+    job: int | None = None
+    deadline: float = 0.0
+    #: Set when the supervisor killed it, so that its death is not called a crash.
+    killed_for: str | None = None
+    fatal: str | None = None
+    #: The largest anonymous resident memory seen while it ran its request, in bytes.
+    peak_memory: int = 0
+
+
+class WorkerPool:
+    """Up to ``jobs`` worker processes, and the supervision of the checks they run.
+
+    The workers start (and begin importing SymPy and torch) when the pool is entered,
+    so that the caller can parse its input meanwhile; :meth:`run` then hands out the
+    requests. Leaving the pool kills every worker, whatever happened.
+    """
+
+    def __init__(self, jobs: int, limits: Limits = DEFAULT_LIMITS) -> None:
+        #: Workers started on entering; 0 starts none until there is work, then one.
+        self.initial = max(0, jobs)
+        self.jobs = max(1, jobs)
+        self.limits = limits
+        self.requests: Sequence[Request] = ()
+        self.on_done: OnDone = lambda index, results: None
+        self.pending: deque[int] = deque()
+        self.workers: list[_Worker] = []
+        self.startup_failures = 0
+        #: Why the last worker that failed to start did.
+        self.last_fatal: str | None = None
+        self.context = get_context("spawn")
+        self.page_size = os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> WorkerPool:
+        try:
+            for _ in range(self.initial):
+                self._start_worker()
+        except BaseException:
+            self.shutdown()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def run(self, requests: Sequence[Request], on_done: OnDone) -> None:
+        """Run every request; ``on_done(index, results)`` as each one is answered."""
+        self.requests, self.on_done = requests, on_done
+        self.pending = deque(range(len(requests)))
+        if not self.workers and self.pending:
+            self._start_worker()
+        while self.pending or any(w.job is not None for w in self.workers):
+            self._dispatch()
+            self._wait()
+            self._enforce_limits()
+            self._replace_workers()
+
+    # -- workers coming and going ---------------------------------------------------
+
+    def _start_worker(self) -> None:
+        parent, child = self.context.Pipe(duplex=True)
+        hooks = os.environ.get(TEST_HOOKS_ENV) == "1"
+        process = self.context.Process(target=worker_main, name="gradcheck-worker",
+                                       args=(child, self.limits.memory_mb, hooks, os.getpid()),
+                                       daemon=True)
+        process.start()
+        child.close()  # the worker's end: the parent keeps only its own
+        self.workers.append(_Worker(process, parent, time.monotonic()))
+
+    def _replace_workers(self) -> None:
+        """Start workers for pending work, up to ``jobs``; give up if none can start."""
+        if self.startup_failures >= MAX_STARTUP_FAILURES:
+            # Start no more; while some worker still runs, the work goes on there.
+            if not self.workers:
+                self._give_up(self.last_fatal or "the worker processes failed to start")
+            return
+        idle_or_starting = sum(1 for w in self.workers if w.job is None)
+        wanted = min(len(self.pending) - idle_or_starting, self.jobs - len(self.workers))
+        for _ in range(max(0, wanted)):
+            self._start_worker()
+
+    def _give_up(self, reason: str) -> None:
+        while self.pending:
+            index = self.pending.popleft()
+            self.on_done(index, stopped_results(
+                self.requests[index], "crash", f"the check could not be run: {reason}"))
+
+    def _bury(self, worker: _Worker) -> None:
+        """Forget a worker that has exited or been killed, answering its request."""
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        self.workers.remove(worker)
+        if not worker.ready:
+            self.startup_failures += 1
+            self.last_fatal = worker.fatal or (
+                f"a worker process exited while starting ({_exit_reason(worker)}); loading "
+                f"SymPy and torch may need more than --memory-limit {self.limits.memory_mb} MB")
+        if worker.job is None:
+            return
+        index, worker.job = worker.job, None
+        request = self.requests[index]
+        if worker.killed_for == "timeout":
+            message = (f"the check ran for more than {self.limits.budget(request):g} s and was "
+                       f"stopped (--timeout {self.limits.timeout:g} per point)")
+            self.on_done(index, stopped_results(request, "timeout", message))
+        elif worker.killed_for == "memory":
+            message = (f"the check used more than {self.limits.memory_mb} MB of memory and was "
+                       f"stopped (--memory-limit)")
+            self.on_done(index, stopped_results(request, "memory", message))
+        elif worker.peak_memory > MEMORY_NEAR_LIMIT * self.limits.memory_mb * 2**20:
+            # Native code that cannot get memory often aborts rather than raising.
+            message = (f"the worker process running this check died ({_exit_reason(worker)}) "
+                       f"with its memory near the cap of {self.limits.memory_mb} MB "
+                       f"(--memory-limit)")
+            self.on_done(index, stopped_results(request, "memory", message))
+        else:
+            message = f"the worker process running this check crashed ({_exit_reason(worker)})"
+            self.on_done(index, stopped_results(request, "crash", message))
+
+    def _kill(self, worker: _Worker, reason: str) -> None:
+        worker.killed_for = reason
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_pid(worker), signal.SIGKILL)
+        self._bury(worker)
+
+    def shutdown(self) -> None:
+        """Stop every worker at once: they hold no state worth a goodbye."""
+        for worker in list(self.workers):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(_pid(worker), signal.SIGKILL)
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            worker.conn.close()
+        self.workers.clear()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        for worker in self.workers:
+            if worker.ready and worker.job is None and self.pending:
+                index = self.pending.popleft()
+                request = self.requests[index]
+                try:
+                    worker.conn.send((index, request))
+                except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+                    self.pending.appendleft(index)
+                    continue  # its death shows in _wait
+                worker.job = index
+                worker.deadline = time.monotonic() + self.limits.budget(request)
+                worker.peak_memory = 0
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        deadlines = [w.deadline for w in self.workers if w.job is not None]
+        deadlines += [w.started + STARTUP_TIMEOUT for w in self.workers if not w.ready]
+        timeout = max(0.0, min(deadlines, default=now + 1.0) - now)
+        if any(w.job is not None for w in self.workers):
+            timeout = min(timeout, MEMORY_POLL_INTERVAL)
+        handles: list[Any] = [w.conn for w in self.workers]
+        handles += [w.process.sentinel for w in self.workers]
+        ready = set(wait(handles, timeout=timeout))
+        for worker in list(self.workers):
+            if worker.conn in ready:
+                self._receive(worker)
+            if worker in self.workers and worker.process.sentinel in ready:
+                self._drain(worker)
+                if worker in self.workers:
+                    self._bury(worker)
+
+    def _drain(self, worker: _Worker) -> None:
+        # A worker may send its last message and exit in the same breath.
+        with contextlib.suppress(OSError):
+            while worker in self.workers and worker.conn.poll() and self._receive(worker):
+                pass
+
+    def _receive(self, worker: _Worker) -> bool:
+        """Handle one message; ``False`` at the end of the stream (the worker is gone)."""
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            return False  # it died; the sentinel says so
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            self.startup_failures = 0
+        elif kind == "done":
+            _, index, results = message
+            if worker.job == index:
+                worker.job = None
+                self.on_done(index, results)
+        elif kind == "fatal":
+            worker.fatal = message[1]
+        elif kind == "memory":
+            worker.killed_for = "memory"
+        return True
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        for worker in list(self.workers):
+            if worker.job is not None and (now > worker.deadline or self._over_memory(worker)):
+                # Its answer may have come in since the wait: then it made it in time.
+                self._drain(worker)
+                if worker in self.workers and worker.job is not None:
+                    self._kill(worker, "timeout" if now > worker.deadline else "memory")
+            elif not worker.ready and now > worker.started + STARTUP_TIMEOUT:
+                worker.fatal = f"a worker took more than {STARTUP_TIMEOUT:g} s to start"
+                self._kill(worker, "startup")
+
+    def _over_memory(self, worker: _Worker) -> bool:
+        resident = anonymous_resident_bytes(_pid(worker), self.page_size)
+        if resident is None:
+            return False
+        worker.peak_memory = max(worker.peak_memory, resident)
+        return resident > self.limits.memory_mb * 2**20
+
+
+def anonymous_resident_bytes(pid: int, page_size: int) -> int | None:
+    """Resident memory of a process that is not file-backed (its heap), from ``/proc``.
+
+    Shared libraries are left out: torch's are large, resident, and not the check's doing.
+    ``None`` where ``/proc`` cannot say (not Linux, or the process is gone).
+    """
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            fields = statm.read().split()
+        return (int(fields[1]) - int(fields[2])) * page_size
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid(worker: _Worker) -> int:
+    pid = worker.process.pid
+    assert pid is not None  # started before it is recorded
+    return pid
+
+
+def _exit_reason(worker: _Worker) -> str:
+    code = worker.process.exitcode
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+# -- the worker ------------------------------------------------------------------------
+
+
+def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> None:
+    """The body of a worker process: set limits, import once, then serve requests.
+
+    Messages out: ``("ready",)`` once the imports are done, ``("done", index, results)``
+    per request, ``("fatal", text)`` when it cannot start, ``("memory",)`` just before it
+    exits after running out of memory.
+    """
+    # One thread: the supervisor runs one worker per core, and scalar checks gain
+    # nothing from torch's thread pool, which costs memory and start-up time.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    # Interrupts are the supervisor's business; a Ctrl-C must not print a traceback
+    # from every worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    try:
+        _limit_memory(memory_mb)
+        import torch
+
+        from . import evaluate  # noqa: F401  (SymPy and torch load here, once)
+        from .check import run
+
+        torch.set_num_threads(1)
+    except BaseException as error:  # anything here means: cannot start
+        with contextlib.suppress(OSError):
+            conn.send(("fatal", f"a worker could not load SymPy and torch while starting under "
+                                f"--memory-limit {memory_mb} MB: {type(error).__name__}: {error}"))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the supervisor is gone
+        if message is None:
+            return
+        index, request = message
+        try:
+            if hooks:
+                _test_hook(request)
+            results = run(request)
+        except MemoryError:
+            conn.send(("memory",))
+            os._exit(0)  # the heap may be in pieces: a fresh worker is cheaper
+        except Exception as error:  # one bad check must not end the worker
+            results = stopped_results(request, "internal_error",
+                                      f"the check could not be completed: "
+                                      f"{type(error).__name__}: {error}")
+        if any(_out_of_memory(r) for r in results):
+            conn.send(("memory",))
+            os._exit(0)
+        if len(results) != len(request.points):
+            # The batch's report has one slot per point; never shift the ones after it.
+            results = stopped_results(request, "internal_error", f"the check gave {len(results)} "
+                                      f"results for {len(request.points)} points")
+        conn.send(("done", index, results))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the supervisor dies, however it dies.
+
+    A worker stuck in a long computation would otherwise outlive a supervisor that was
+    killed (``kill -9``, a CI job cancelled), never reading the end of its pipe.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the supervisor died before the line above could take effect
+
+
+def _limit_memory(memory_mb: int) -> None:
+    import resource
+
+    limit = memory_mb * 2**20
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    # Where the system will not set it (some macOS versions), the supervisor's poll of
+    # /proc, where there is one, is the only cap.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def _out_of_memory(result: CheckResult) -> bool:
+    # The evaluation turns any exception of a point into an internal_error result,
+    # MemoryError and torch's allocation failures included; here they are named for what
+    # they are.
+    return (result.category == "internal_error" and result.message is not None
+            and any(sign in result.message for sign in _OUT_OF_MEMORY))
+
+
+_OUT_OF_MEMORY = (": MemoryError", "can't allocate memory", "std::bad_alloc")
+
+
+def _test_hook(request: Request) -> None:
+    """Misbehave on purpose, for the tests; only with ``GRADCHECK_TEST_HOOKS=1``."""
+    actions = [TEST_HOOK_VARIABLES[name] for name in request.expression.variables
+               if name in TEST_HOOK_VARIABLES]
+    if not actions:
+        return
+    action = actions[0]
+    if action == "hang":
+        # Like a C-level computation: deaf to every signal it could catch.
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL,
+                                                                       signal.SIGSTOP})
+        while True:
+            time.sleep(3600)
+    if action == "crash":
+        os._exit(70)
+    if action == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    if action == "memory":
+        hoard = []
+        while True:
+            chunk = bytearray(16 * 2**20)
+            chunk[::4096] = b"x" * len(chunk[::4096])  # touch every page: make it resident
+            hoard.append(chunk)

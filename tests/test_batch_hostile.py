@@ -1,0 +1,168 @@
+"""A hostile batch file: bombs, binary junk, injections, and checks that hang or crash.
+
+Every line gets a result, the good lines still pass with the right values, and the run
+ends in bounded time. Hangs, crashes and memory hogs are forced through the worker's
+test hooks (``GRADCHECK_TEST_HOOKS=1``, see :mod:`gradcheck_cli.workers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradcheck_cli.workers import TEST_HOOKS_ENV
+
+REPO = Path(__file__).resolve().parent.parent
+
+HANG = "x + gradcheck_test_hang @ x=1, gradcheck_test_hang=0"
+CRASH = "x + gradcheck_test_crash @ x=1, gradcheck_test_crash=0"
+SEGFAULT = "x + gradcheck_test_segfault @ x=1, gradcheck_test_segfault=0"
+MEMORY = "x + gradcheck_test_memory @ x=1, gradcheck_test_memory=0"
+
+#: (line, expected status, expected category, results it gives)
+HOSTILE: list[tuple[bytes, str, str, int]] = [
+    (b"x**2 + 1 @ x=2", "pass", "ok", 1),
+    (b"9**9**9**9", "error", "limit", 1),
+    (b"(((9**64)**64)**64)**64 * x @ x=1", "error", "limit", 1),
+    (b"1e1000000 * x @ x=1", "error", "limit", 1),
+    (b"(" * 300 + b"x" + b")" * 300 + b" @ x=1", "error", "limit", 1),
+    (b"+".join([b"x"] * 100_000) + b" @ x=1", "error", "limit", 1),
+    (b"x + \xff\xfe\xfd @ x=1", "error", "encoding", 1),
+    (b"x\x00 + 1 @ x=1", "error", "encoding", 1),
+    (b"sin(x)*y @ x=0.5, y=2 @ x=1, y=1", "pass", "ok", 2),
+    (b"x" * (1024 * 1024), "error", "limit", 1),
+    (b"__import__('os').system('id')", "error", "parse_error", 1),
+    (b"exec('import os') @ x=1", "error", "unknown_function", 1),
+    (b"x.__class__ @ x=1", "error", "parse_error", 1),
+    (HANG.encode(), "error", "timeout", 1),
+    (b"exp(x) @ x=0", "pass", "ok", 1),
+    (CRASH.encode(), "error", "crash", 1),
+    (SEGFAULT.encode(), "error", "crash", 1),
+    (MEMORY.encode(), "error", "memory", 1),
+    (b"x**3 @ x=2  # after the misbehaving ones", "pass", "ok", 1),
+    (b"\x1b[2J\x1b[31m @ x=1", "error", "parse_error", 1),
+]
+
+
+def run_batch(path: Path, *args: str, hooks: bool = True, timeout: float = 120
+              ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (TEST_HOOKS_ENV, "CI")}
+    if hooks:
+        env[TEST_HOOKS_ENV] = "1"
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", "--file", str(path), *args],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout,
+                          check=False)
+
+
+def records(text: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    lines = [json.loads(line) for line in text.splitlines()]
+    return lines[:-1], lines[-1]["summary"]
+
+
+def test_every_hostile_line_gets_its_result_in_bounded_time(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.txt"
+    path.write_bytes(b"# a hostile batch file\n" + b"\n".join(line for line, *_ in HOSTILE) + b"\n")
+    start = time.monotonic()
+    done = run_batch(path, "--format", "jsonl", "--timeout", "3", "--memory-limit", "512",
+                     "--jobs", "2")
+    elapsed = time.monotonic() - start
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    found, summary = records(done.stdout)
+
+    expected = [(f"{path}:{n}", status, category)
+                for n, (_, status, category, count) in enumerate(HOSTILE, start=2)
+                for _ in range(count)]
+    assert [(r["source"], r["status"], r["category"]) for r in found] == expected
+    assert summary["total"] == len(expected) == sum(count for *_, count in HOSTILE)
+    assert summary["pass"] == 5
+
+    values = {(r["expression"], tuple(r["point"].values())):
+              (r["value"]["autograd"], [d["autograd"] for d in r["derivatives"]])
+              for r in found if r["status"] == "pass"}
+    assert values[("x**2 + 1", (2.0,))] == (5.0, [4.0])
+    assert values[("exp(x)", (0.0,))] == (1.0, [1.0])
+    assert values[("x**3", (2.0,))] == (8.0, [12.0])
+    sin_05 = 0.479425538604203
+    assert values[("sin(x)*y", (0.5, 2.0))][0] == pytest.approx(2 * sin_05, rel=1e-15)
+
+    messages = {r["category"]: r["message"] for r in found}
+    assert "more than 3 s" in messages["timeout"]
+    assert "more than 512 MB" in messages["memory"]
+    crashes = [r["message"] for r in found if r["category"] == "crash"]
+    assert any("exit status 70" in m for m in crashes)
+    assert any("SIGSEGV" in m for m in crashes)
+    # Nothing ran the injected code, and no raw control character reached the report.
+    assert "uid=" not in done.stdout and "\x1b" not in done.stdout
+    assert elapsed < 100
+
+
+def test_without_the_environment_variable_the_hooks_are_plain_variables(tmp_path: Path) -> None:
+    path = tmp_path / "hooks.txt"
+    path.write_text(f"{CRASH}\n{HANG}\n")
+    done = run_batch(path, "--format", "jsonl", "--timeout", "30", hooks=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, summary = records(done.stdout)
+    assert summary == {"total": 2, "pass": 2, "warn": 0, "fail": 0, "error": 0}
+
+
+def test_a_crash_does_not_lose_the_lines_queued_behind_it(tmp_path: Path) -> None:
+    path = tmp_path / "crashes.txt"
+    lines = [CRASH, "x**2 @ x=3", SEGFAULT, "x**2 @ x=4", CRASH, "x**2 @ x=5"]
+    path.write_text("\n".join(lines) + "\n")
+    done = run_batch(path, "--format", "jsonl", "--jobs", "1")
+    found, _ = records(done.stdout)
+    assert [r["category"] for r in found] == ["crash", "ok", "crash", "ok", "crash", "ok"]
+    assert [r["derivatives"][0]["autograd"] for r in found if r["status"] == "pass"] == \
+        [6.0, 8.0, 10.0]
+
+
+def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> list[str]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = path.read_text().splitlines()
+            if len(lines) >= count:
+                return lines
+        assert process.poll() is None, "the run ended before it was killed"
+        time.sleep(0.1)
+    raise AssertionError(f"{count} lines never appeared in {path}")
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["stdout", "output"])
+def test_a_killed_jsonl_run_keeps_every_finished_line(tmp_path: Path, to_file: bool) -> None:
+    path = tmp_path / "batch.txt"
+    before = ["x**2 @ x=1", "sin(x) @ x=0.5 @ x=1", "bad(", "x*y @ x=2, y=3"]
+    path.write_text("\n".join([*before, HANG, "x**3 @ x=2"]) + "\n")
+    target = tmp_path / "report.jsonl"
+    command = [sys.executable, "-m", "gradcheck_cli", "--file", str(path), "--format", "jsonl",
+               "--jobs", "1", "--timeout", "600"]
+    if to_file:
+        command += ["--output", str(target)]
+    env = {**os.environ, TEST_HOOKS_ENV: "1"}
+    written = tmp_path / "report.jsonl.partial" if to_file else tmp_path / "stdout.jsonl"
+    with open(tmp_path / "stdout.jsonl", "wb") as stdout:
+        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, cwd=REPO,
+                                   env=env, start_new_session=True)
+        try:
+            lines = _wait_for_lines(written, 5, process)
+            time.sleep(0.5)  # the hang is running now: nothing more can come
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    lines = written.read_text().splitlines()
+    found = [json.loads(line) for line in lines]
+    assert [(r["source"], r["status"]) for r in found] == [
+        (f"{path}:1", "pass"), (f"{path}:2", "pass"), (f"{path}:2", "pass"),
+        (f"{path}:3", "error"), (f"{path}:4", "pass")]
+    assert not any("summary" in r for r in found)
+    if to_file:
+        assert not target.exists()  # only a complete report stands at the path
