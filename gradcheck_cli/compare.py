@@ -14,6 +14,7 @@ Nothing here imports SymPy or torch: the inputs are floats and words.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -111,15 +112,37 @@ class Verdict:
     message: str | None
 
 
-@dataclass(frozen=True)
 class Context:
-    """What the exact as-written evaluation found at the point, in words."""
+    """What the exact as-written evaluation found at the point, in words.
 
-    #: e.g. "x/x is 0/0 (nan)": the expression as written is undefined here.
-    undefined: str | None = None
-    #: e.g. "exp(x) is 1.97e+434": an intermediate value is beyond float64.
-    overflow: str | None = None
+    ``undefined`` is e.g. "x/x is 0/0": the expression as written is undefined here;
+    ``overflow`` e.g. "exp(x) is 1.97e+434": an intermediate value is beyond float64.
+    Finding them walks the whole expression exactly, which only a comparison that does
+    not plainly pass needs: given ``compute``, the walk waits until first asked.
+    """
 
+    def __init__(self, undefined: str | None = None, overflow: str | None = None, *,
+                 compute: Callable[[], tuple[str | None, str | None]] | None = None) -> None:
+        self._found: tuple[str | None, str | None] | None = \
+            None if compute is not None else (undefined, overflow)
+        self._compute = compute
+
+    def _get(self) -> tuple[str | None, str | None]:
+        if self._found is None:
+            assert self._compute is not None
+            self._found = self._compute()
+        return self._found
+
+    @property
+    def undefined(self) -> str | None:
+        return self._get()[0]
+
+    @property
+    def overflow(self) -> str | None:
+        return self._get()[1]
+
+
+_NOTHING_FOUND = Context()
 
 OK = Verdict(Status.PASS, "ok", None)
 
@@ -177,10 +200,10 @@ def differences(exact: float | None, actual: float | None) -> tuple[float | None
 
 
 def judge(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
-          context: Context = Context()) -> Verdict:
+          context: Context | None = None) -> Verdict:
     """The verdict on autograd's ``actual`` against the ``exact`` value of ``quantity``."""
     handler = _JUDGES[exact.kind]
-    return handler(quantity, exact, actual, tolerance, context)
+    return handler(quantity, exact, actual, tolerance, context or _NOTHING_FOUND)
 
 
 def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,

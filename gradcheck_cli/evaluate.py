@@ -101,9 +101,7 @@ def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str,
     exact_point = {symbols[name]: value for name, value in exact_values.items()}
     floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
     rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
-    written = symbolic.as_written(request.expression.tree, exact_values)
-    context = Context(undefined=describe(written.undefined, written.undefined_value),
-                      overflow=describe(written.overflow, written.overflow_value))
+    context = Context(compute=lambda: written_context(request.expression.tree, exact_values))
     return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, exact_point,
                  None if rounded == exact_point else rounded, context)
 
@@ -279,6 +277,13 @@ def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
 
 
 _UNDEFINED_WORDS = {"nan": "0/0 or another undefined form", "zoo": "a division by zero"}
+
+
+def written_context(tree: Node, exact_values: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Where the expression as written breaks at the point: (undefined, overflow), in words."""
+    written = symbolic.as_written(tree, exact_values)
+    return (describe(written.undefined, written.undefined_value),
+            describe(written.overflow, written.overflow_value))
 
 
 def describe(node: Node | None, value: str | None) -> str | None:

@@ -39,7 +39,7 @@ SHOWN_DIGITS = 15
 
 def symbols_for(names: tuple[str, ...]) -> dict[str, sp.Symbol]:
     """Real SymPy symbols, one per variable name."""
-    return {name: sp.Symbol(name, real=True) for name in names}
+    return {name: sp.Symbol(name, real=True, finite=True) for name in names}
 
 
 def exact_float(value: float) -> sp.Expr:
@@ -75,11 +75,39 @@ def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     For a partial derivative, ``along`` is its variable: the limit is taken along it
     (in another variable it would be a different quantity).
     """
+    fast = _ordinary_value(expr, point)
+    if fast is not None:
+        return fast
     direct = classify(expr.xreplace(dict(point)))
     if direct.kind in REAL_KINDS:
         return direct
     limited = limit_value(expr, point, along)
     return limited if limited is not None else direct
+
+
+#: Outside this range of magnitudes, ``_ordinary_value`` leaves a value to exact
+#: substitution: a near-pole (huge) or a cancellation (tiny) is where it is unreliable.
+_ORDINARY = (1e-12, 1e12)
+
+
+def _ordinary_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact | None:
+    """The value by ``evalf(subs=...)``, about twice as fast as exact substitution, or None.
+
+    evalf with ``subs`` evaluates at PRECISION digits without rebuilding the expression,
+    but at a singular point it can return a huge finite number (asin'(1) came out as
+    1.8e75, not zoo). So only a real result of ordinary size is taken; zero, tiny,
+    huge and non-finite results go the exact way.
+    """
+    try:
+        number = expr.evalf(PRECISION, subs=dict(point))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        return None
+    if not number.is_Float:
+        return None
+    value = float(number)
+    if not _ORDINARY[0] <= abs(value) <= _ORDINARY[1]:
+        return None
+    return Exact(value, Kind.FINITE, repr(value))
 
 
 def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
@@ -185,10 +213,10 @@ def classify(value: Any) -> Exact:
     if not real.is_Number:
         return Exact(math.nan, Kind.UNDEFINED, str(value))
     as_float = float(real)
-    shown = str(real.evalf(SHOWN_DIGITS))
     if math.isinf(as_float):
-        return Exact(as_float, Kind.OVERFLOW, shown)
-    return Exact(as_float, Kind.FINITE, shown)
+        return Exact(as_float, Kind.OVERFLOW, str(real.evalf(SHOWN_DIGITS)))
+    # Printing a SymPy number costs more than computing it; the float says as much.
+    return Exact(as_float, Kind.FINITE, repr(as_float))
 
 
 def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:
@@ -300,10 +328,10 @@ def _combine(node: Node, operands: list[Any]) -> Any:
 def element_symbols(name: str, shape: tuple[int, ...]) -> Any:
     """A real symbol for a scalar, or an array of them named ``x[0]``, ``x[1, 2]``."""
     if not shape:
-        return sp.Symbol(name, real=True)
+        return sp.Symbol(name, real=True, finite=True)
     symbols = np.empty(shape, dtype=object)
     for index in np.ndindex(*shape):
-        symbols[index] = sp.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True)
+        symbols[index] = sp.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True, finite=True)
     return symbols
 
 

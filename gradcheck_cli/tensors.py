@@ -24,7 +24,7 @@ import torch
 from . import autograd, symbolic
 from .check import Request
 from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
-from .evaluate import attempt, describe
+from .evaluate import attempt, written_context
 from .parse import Assignment
 from .results import CheckResult, Comparison, Derivative, Status, Value
 
@@ -87,9 +87,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     exact_values = {a.name: np.array([symbolic.to_sympy(e, {}) for e in a.elements],
                                      dtype=object).reshape(a.shape) if a.shape
                     else symbolic.to_sympy(a.elements[0], {}) for a in point}
-    written = symbolic.as_written(tree, exact_values)
-    context = Context(undefined=describe(written.undefined, written.undefined_value),
-                      overflow=describe(written.overflow, written.overflow_value))
+    context = Context(compute=lambda: written_context(tree, exact_values))
     inputs = {a.name: torch.tensor(a.values, dtype=dtype).reshape(a.shape)
               .requires_grad_(a.name in request.wrt) for a in point}
     try:
