@@ -60,10 +60,12 @@ class LineOptions:
     atol: float | None = None
     order: int = 1
     dtype: str = "float64"
+    vjp: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`InputError` for options no line could use (a bad ``rtol``)."""
-        prepare("1", [], rtol=self.rtol, atol=self.atol, order=self.order, dtype=self.dtype)
+        prepare("1", [], rtol=self.rtol, atol=self.atol, order=self.order, dtype=self.dtype,
+                vjp=self.vjp)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -181,7 +183,7 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
     try:
         return prepare(expression, [p.strip() for p in points], wrt=options.wrt,
                        rtol=options.rtol, atol=options.atol, order=options.order,
-                       dtype=options.dtype, source=source)
+                       dtype=options.dtype, vjp=options.vjp, source=source)
     except InputError as error:
         return _printable(error_result(expression, error, source))
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -28,8 +29,8 @@ from .batch import (
     run_items,
     source_name,
 )
-from .check import error_result, prepare, run
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL
+from .check import MAX_ORDER, error_result, prepare, run
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
 from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
 from .render import RENDERERS, OutputFormat, Style
@@ -48,7 +49,13 @@ Check a derivative: SymPy's exact answer against PyTorch autograd's, side by sid
 Each partial derivative is computed exactly (SymPy) and by torch.autograd.grad in
 float64 on the expression as written, and the two are compared with the rule
 |autograd - symbolic| <= atol + rtol * |symbolic|.
-Same-signed infinities agree; nan never silently agrees with anything.
+Same-signed infinities agree; nan never silently agrees with anything. Central finite
+differences and forward-mode AD are shown beside them and explain a disagreement.
+
+\b
+  gradcheck "x**3*y + sin(x*y)" --at x=1.3,y=0.7 --order 2
+  gradcheck "(1/2)*sum(5*(x+1)**2)" --at "x=[1, 1]"
+  gradcheck "(inp+1)**2" --at "inp=eye(5)" --vjp ones
 
 With --file, each line of the file is a check, 'EXPR @ x=1, y=2' (several '@ point'
 parts allowed; '#' starts a comment). Checks run in parallel worker processes; one that
@@ -62,6 +69,13 @@ Exit codes:
      (with --file: a bad option or a file that cannot be read; a refused line is
      an error result, exit code {CHECK_FAILED})
 """
+
+class DType(str, Enum):
+    """The ``--dtype`` choices."""
+
+    FLOAT64 = "float64"
+    FLOAT32 = "float32"
+
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,8 +92,21 @@ def main(
     wrt: Annotated[str | None, typer.Option(
         help="Variables to differentiate by, e.g. x,y (default: all, in order of first use).",
         show_default=False)] = None,
-    rtol: Annotated[float, typer.Option(help="Relative tolerance.")] = DEFAULT_RTOL,
-    atol: Annotated[float, typer.Option(help="Absolute tolerance.")] = DEFAULT_ATOL,
+    rtol: Annotated[float | None, typer.Option(
+        help=f"Relative tolerance [default: {DEFAULT_RTOL:g}; {FLOAT32_RTOL:g} with float32].",
+        show_default=False)] = None,
+    atol: Annotated[float | None, typer.Option(
+        help=f"Absolute tolerance [default: {DEFAULT_ATOL:g}; {FLOAT32_ATOL:g} with float32].",
+        show_default=False)] = None,
+    order: Annotated[int, typer.Option(
+        help=f"Derivative order: all N-th partials (1 to {MAX_ORDER}); 2 shows the Hessian."
+    )] = 1,
+    dtype: Annotated[DType, typer.Option(
+        help="Float type of the autograd side (the symbolic side stays exact).",
+        case_sensitive=False)] = DType.FLOAT64,
+    vjp: Annotated[str | None, typer.Option(
+        help="For a tensor output: the vector v of out.backward(v), 'ones' or a list such as "
+        "'[1, 0]' (default: the full Jacobian).", show_default=False, metavar="V")] = None,
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="Output format.", case_sensitive=False)] = OutputFormat.TABLE,
     file: Annotated[str | None, typer.Option(
@@ -113,7 +140,8 @@ def main(
     if file is not None:
         if expression is not None or at:
             raise typer.BadParameter("give an expression or --file, not both", param_hint="--file")
-        options = LineOptions(wrt=wrt, rtol=rtol, atol=atol)
+        options = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value,
+                              vjp=vjp)
         limits = _limits(timeout, memory_limit)
         raise typer.Exit(check_file(file, options, output_format, report,
                                     jobs=jobs or default_jobs(), limits=limits))
@@ -124,7 +152,8 @@ def main(
         raise typer.BadParameter("give an expression, e.g. gradcheck \"x**2\" --at x=3",
                                  param_hint="EXPRESSION")
     try:
-        request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol)
+        request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol, order=order,
+                          dtype=dtype.value, vjp=vjp)
     except InputError as error:
         refused = error_result(expression, error)
         emit([refused], output_format, refused_to_stderr=True, report=report)

@@ -84,8 +84,11 @@ def derivative_table(derivatives: Sequence[Derivative]) -> Table:
     columns = ("partial", "formula", "symbolic", "autograd", "fin. diff", "forward", "abs diff",
                "rel diff", "verdict")
     for column in columns:
-        numeric = column not in ("partial", "formula", "verdict")
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        if column in ("partial", "formula", "verdict"):
+            table.add_column(column, overflow="fold", min_width={"formula": 18, "verdict": 7}.get(column),
+                             no_wrap=column != "formula")
+        else:  # numbers are read whole or not at all: cut them short rather than fold them
+            table.add_column(column, justify="right", no_wrap=True, overflow="ellipsis")
     for d in derivatives:
         style = _STYLE[d.status] if d.status in (Status.FAIL, Status.ERROR) else None
         symbolic = fmt(d.symbolic) if d.one_sided is None else \
