@@ -22,7 +22,7 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from .functions import CONSTANTS, FUNCTIONS
-from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable
+from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, walk
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
@@ -59,9 +59,32 @@ def leaves(point: Mapping[str, float], wrt: tuple[str, ...], dtype: torch.dtype
     }
 
 
-def evaluate(tree: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
-    """The torch value of a tree, built node by node as the text is written."""
-    result = _build(tree, inputs, dtype)
+@dataclass(frozen=True)
+class _Duals:
+    """How forward mode builds the tree: every operand a dual number.
+
+    An operand without a tangent sends torch down a slow Python path for the op's
+    forward derivative (and a one-off import of torch._dynamo, over a second), so
+    constants and the other variables get a zero tangent. Exponents that do not depend
+    on the differentiated variable stay as written: a dual exponent would bring in
+    ``0 * log(base)``, which is nan for a negative base.
+    """
+
+    name: str
+    plain: Mapping[str, torch.Tensor]
+    zero: torch.Tensor
+
+    def literal(self, value: float) -> torch.Tensor:
+        return fwad.make_dual(torch.tensor(value, dtype=self.zero.dtype), self.zero)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def evaluate(tree: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
+             duals: _Duals | None = None) -> torch.Tensor:
+    """The torch value of a tree, built node by node as the text is written.
+
+    Numbers stay Python numbers, as in a user's code (forward mode aside).
+    """
+    result = _build(tree, inputs, dtype, duals)
     return result if isinstance(result, torch.Tensor) else torch.tensor(result, dtype=dtype)
 
 
@@ -120,11 +143,12 @@ def forward_mode(tree: Node, point: Mapping[str, float], name: str,
                  dtype_name: str = "float64") -> float:
     """The first partial in ``name`` by forward-mode AD (dual numbers)."""
     dtype = DTYPES[dtype_name]
+    plain = {n: torch.tensor(v, dtype=dtype) for n, v in point.items()}
     with fwad.dual_level():
-        inputs = {n: torch.tensor(v, dtype=dtype) for n, v in point.items()}
-        seeded = fwad.make_dual(inputs[name], torch.ones((), dtype=dtype))  # type: ignore[no-untyped-call]
-        inputs[name] = seeded
-        output = evaluate(tree, inputs, dtype)
+        duals = _Duals(name, plain, torch.zeros((), dtype=dtype))
+        inputs = {n: fwad.make_dual(v, torch.ones((), dtype=dtype) if n == name  # type: ignore[no-untyped-call]
+                                    else duals.zero) for n, v in plain.items()}
+        output = evaluate(tree, inputs, dtype, duals)
         tangent = fwad.unpack_dual(output).tangent  # type: ignore[no-untyped-call]
         return 0.0 if tangent is None else float(tangent)
 
@@ -177,29 +201,34 @@ def forward_value(tree: Node, point: Mapping[str, float], dtype_name: str = "flo
                               dtype))
 
 
-def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Any:
-    if isinstance(node, Number):
+def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
+           duals: _Duals | None) -> Any:
+    if isinstance(node, Number | Constant):
+        value = node.value if isinstance(node, Number) else CONSTANTS[node.name]
         # An integer past int64 would overflow torch's scalar conversion; as a float it
         # is what a user means by 99999999999999999999 (1e20).
-        value = node.value
-        return float(value) if isinstance(value, int) and abs(value) >= 2**53 else value
-    if isinstance(node, Constant):
-        return CONSTANTS[node.name]
+        if isinstance(value, int) and abs(value) >= 2**53:
+            value = float(value)
+        return value if duals is None else duals.literal(value)
     if isinstance(node, Variable):
         return inputs[node.name]
     if isinstance(node, Unary):
-        operand = _build(node.operand, inputs, dtype)
+        operand = _build(node.operand, inputs, dtype, duals)
         if not isinstance(operand, torch.Tensor):
             operand = torch.tensor(operand, dtype=dtype)
         return -operand if node.op == "-" else operand
     if isinstance(node, Binary):
-        left = _build(node.left, inputs, dtype)
-        right = _build(node.right, inputs, dtype)
+        left = _build(node.left, inputs, dtype, duals)
+        if node.op == "**" and duals is not None and not any(
+                isinstance(n, Variable) and n.name == duals.name for n in walk(node.right)):
+            right = _build(node.right, duals.plain, dtype, None)
+        else:
+            right = _build(node.right, inputs, dtype, duals)
         if not isinstance(left, torch.Tensor) and not isinstance(right, torch.Tensor):
             # Two Python numbers: Python's rules (ZeroDivisionError, complex powers)
             # are not torch's, so compute it as torch would.
             left = torch.tensor(left, dtype=dtype)
         return BINARY_OPERATORS[node.op](left, right)
     args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=dtype)
-            for a in (_build(arg, inputs, dtype) for arg in node.args)]
+            for a in (_build(arg, inputs, dtype, duals) for arg in node.args)]
     return FUNCTIONS[node.function].torch(torch, *args)

@@ -460,3 +460,21 @@ def test_second_derivative_of_x_abs_x_has_one_sided_limits():
     assert d.one_sided == (-2.0, 2.0)
     assert d.category == "not_differentiable"
     assert result.status is Status.WARN
+
+
+# Forward mode makes every operand a dual number (constants with a zero tangent) to stay
+# off torch's slow path; an exponent must stay as written, or 0 * log(negative base)
+# turns the tangent into nan.
+@pytest.mark.parametrize(("expression", "point", "expected"), [
+    # d/dx and d/dy of 2.61 x^3 - 2.39 x y + 1.55 y^2 at a negative y
+    ("2.61*x**3 - 2.39*x*y + 1.55*y**2", "x=1.862, y=-0.056",
+     (3 * 2.61 * 1.862**2 - 2.39 * -0.056, -2.39 * 1.862 + 2 * 1.55 * -0.056)),
+    ("(x - 2.8)**4*y", "x=0.334, y=1.632", (4 * 1.632 * (0.334 - 2.8) ** 3, (0.334 - 2.8) ** 4)),
+    ("x**3", "x=-2", (12.0,)),
+])
+def test_forward_mode_at_a_negative_base(expression: str, point: str,
+                                         expected: tuple[float, ...]) -> None:
+    result = check(expression, point)
+    assert result.status is Status.PASS, result.message
+    for derivative, value in zip(result.derivatives, expected, strict=True):
+        assert derivative.forward_mode == pytest.approx(value, rel=1e-12)
