@@ -22,7 +22,7 @@ import torch
 import torch.autograd.forward_ad as fwad
 
 from .functions import CONSTANTS, FUNCTIONS
-from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, walk
+from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, children
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 
@@ -61,21 +61,42 @@ def leaves(point: Mapping[str, float], wrt: tuple[str, ...], dtype: torch.dtype
 
 @dataclass(frozen=True)
 class _Duals:
-    """How forward mode builds the tree: every operand a dual number.
+    """How forward mode builds the tree.
 
-    An operand without a tangent sends torch down a slow Python path for the op's
-    forward derivative (and a one-off import of torch._dynamo, over a second), so
-    constants and the other variables get a zero tangent. Exponents that do not depend
-    on the differentiated variable stay as written: a dual exponent would bring in
-    ``0 * log(base)``, which is nan for a negative base.
+    A sub-expression that does not depend on the differentiated variable is computed
+    plainly and then given a zero tangent, as forward AD with one dual input means;
+    the rest is built from dual numbers. Mixing in an operand without a tangent would
+    send torch down a slow Python path for the op's forward derivative (and a one-off
+    import of torch._dynamo, over a second). Such an exponent stays a plain float: a
+    dual one would bring in 0 * log(base), nan for a negative base.
     """
 
-    name: str
     plain: Mapping[str, torch.Tensor]
     zero: torch.Tensor
+    #: ids of the nodes that do not depend on the differentiated variable
+    independent: frozenset[int]
 
-    def literal(self, value: float) -> torch.Tensor:
-        return fwad.make_dual(torch.tensor(value, dtype=self.zero.dtype), self.zero)  # type: ignore[no-untyped-call,no-any-return]
+    def constant(self, value: Any) -> Any:
+        tensor = value if isinstance(value, torch.Tensor) else \
+            torch.tensor(value, dtype=self.zero.dtype)
+        if not bool(torch.isfinite(tensor).all()):
+            # 0 * inf is nan: an infinite constant takes no tangent (the slow path).
+            return tensor
+        return fwad.make_dual(tensor, self.zero)  # type: ignore[no-untyped-call]
+
+
+def _independent(tree: Node, name: str) -> frozenset[int]:
+    found: set[int] = set()
+
+    def visit(node: Node) -> bool:
+        free = [visit(child) for child in children(node)]
+        if all(free) and not (isinstance(node, Variable) and node.name == name):
+            found.add(id(node))
+            return True
+        return False
+
+    visit(tree)
+    return frozenset(found)
 
 
 def evaluate(tree: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
@@ -144,12 +165,19 @@ def forward_mode(tree: Node, point: Mapping[str, float], name: str,
     """The first partial in ``name`` by forward-mode AD (dual numbers)."""
     dtype = DTYPES[dtype_name]
     plain = {n: torch.tensor(v, dtype=dtype) for n, v in point.items()}
+    duals = _Duals(plain, torch.zeros((), dtype=dtype), _independent(tree, name))
+    fast = _tangent(tree, plain, name, dtype, duals)
+    # A zero tangent meeting an infinite value (x*log(y) at y=0, in y) makes 0*inf =
+    # nan where torch, given only the one dual input, would not: then ask it that way.
+    return _tangent(tree, plain, name, dtype, None) if math.isnan(fast) else fast
+
+
+def _tangent(tree: Node, plain: Mapping[str, torch.Tensor], name: str, dtype: torch.dtype,
+             duals: _Duals | None) -> float:
     with fwad.dual_level():
-        duals = _Duals(name, plain, torch.zeros((), dtype=dtype))
-        inputs = {n: fwad.make_dual(v, torch.ones((), dtype=dtype) if n == name  # type: ignore[no-untyped-call]
-                                    else duals.zero) for n, v in plain.items()}
-        output = evaluate(tree, inputs, dtype, duals)
-        tangent = fwad.unpack_dual(output).tangent  # type: ignore[no-untyped-call]
+        seeded = fwad.make_dual(plain[name], torch.ones((), dtype=dtype))  # type: ignore[no-untyped-call]
+        inputs = {**plain, name: seeded} if duals is None else {name: seeded}
+        tangent = fwad.unpack_dual(evaluate(tree, inputs, dtype, duals)).tangent  # type: ignore[no-untyped-call]
         return 0.0 if tangent is None else float(tangent)
 
 
@@ -203,13 +231,15 @@ def forward_value(tree: Node, point: Mapping[str, float], dtype_name: str = "flo
 
 def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
            duals: _Duals | None) -> Any:
+    if duals is not None and id(node) in duals.independent:
+        return duals.constant(_build(node, duals.plain, dtype, None))
     if isinstance(node, Number | Constant):
         value = node.value if isinstance(node, Number) else CONSTANTS[node.name]
         # An integer past int64 would overflow torch's scalar conversion; as a float it
         # is what a user means by 99999999999999999999 (1e20).
         if isinstance(value, int) and abs(value) >= 2**53:
             value = float(value)
-        return value if duals is None else duals.literal(value)
+        return value
     if isinstance(node, Variable):
         return inputs[node.name]
     if isinstance(node, Unary):
@@ -219,9 +249,10 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
         return -operand if node.op == "-" else operand
     if isinstance(node, Binary):
         left = _build(node.left, inputs, dtype, duals)
-        if node.op == "**" and duals is not None and not any(
-                isinstance(n, Variable) and n.name == duals.name for n in walk(node.right)):
+        if node.op == "**" and duals is not None and id(node.right) in duals.independent:
             right = _build(node.right, duals.plain, dtype, None)
+            if isinstance(right, torch.Tensor) and right.dim() == 0:
+                right = float(right)  # pow(dual, float) keeps to torch's fast path
         else:
             right = _build(node.right, inputs, dtype, duals)
         if not isinstance(left, torch.Tensor) and not isinstance(right, torch.Tensor):

@@ -478,3 +478,17 @@ def test_forward_mode_at_a_negative_base(expression: str, point: str,
     assert result.status is Status.PASS, result.message
     for derivative, value in zip(result.derivatives, expected, strict=True):
         assert derivative.forward_mode == pytest.approx(value, rel=1e-12)
+
+
+# Sub-expressions that do not depend on the differentiated variable take no part in its
+# tangent, even where they are nan or infinite, as with torch given one dual input.
+@pytest.mark.parametrize(("expression", "point", "expected"), [
+    ("(-8)**(1/3) + x", "x=1", (1.0,)),              # a nan constant: d/dx is still 1
+    ("x*log(y)", "x=1, y=0", (-math.inf, math.inf)),  # d/dx = log(0); d/dy = x/y = +inf
+])
+def test_forward_mode_ignores_independent_non_finite_parts(
+        expression: str, point: str, expected: tuple[float, ...]) -> None:
+    result = check(expression, point)
+    assert [d.forward_mode for d in result.derivatives] == list(expected)
+    assert [d.autograd for d in result.derivatives] == list(expected)
+    assert all(d.category != "forward_reverse_mismatch" for d in result.derivatives)
