@@ -35,6 +35,7 @@ class Kind(str, Enum):
 
     FINITE = "finite"            # a real number that float64 can hold
     OVERFLOW = "overflow"        # a real number beyond float64's range
+    UNDERFLOW = "underflow"      # a real number, not zero, too small for float64: it rounds to 0
     POS_INF = "pos_inf"          # +oo
     NEG_INF = "neg_inf"          # -oo
     COMPLEX_INF = "complex_inf"  # an infinity of no definite sign (1/x at 0)
@@ -43,7 +44,7 @@ class Kind(str, Enum):
 
 
 #: Kinds that are a definite real number or a signed infinity.
-REAL_KINDS = frozenset({Kind.FINITE, Kind.OVERFLOW, Kind.POS_INF, Kind.NEG_INF})
+REAL_KINDS = frozenset({Kind.FINITE, Kind.OVERFLOW, Kind.UNDERFLOW, Kind.POS_INF, Kind.NEG_INF})
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,17 @@ def _overflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                    f"gives {fmt(actual)}")
 
 
+def _underflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+               context: Context) -> Verdict:
+    if tolerance.close(actual, 0.0):
+        return Verdict(Status.WARN, "underflow",
+                       f"the exact {quantity} {exact.text} is too small for float64 (below about "
+                       f"4.9e-324) and rounds to 0; autograd gives {fmt(actual)}")
+    return Verdict(Status.FAIL, "underflow",
+                   f"the exact {quantity} is {exact.text}, which rounds to 0 in float64, but "
+                   f"autograd gives {fmt(actual)}")
+
+
 def _signed_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                      context: Context) -> Verdict:
     if actual == exact.value:
@@ -289,6 +301,7 @@ def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
 _JUDGES = {
     Kind.FINITE: _finite,
     Kind.OVERFLOW: _overflow,
+    Kind.UNDERFLOW: _underflow,
     Kind.POS_INF: _signed_infinity,
     Kind.NEG_INF: _signed_infinity,
     Kind.COMPLEX_INF: _complex_infinity,

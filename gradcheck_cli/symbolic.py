@@ -140,7 +140,7 @@ def same_value(a: Exact, b: Exact) -> bool:
     """Whether two exact values (one-sided limits, say) are the same."""
     if a.kind is not b.kind:
         return False
-    if a.kind in (Kind.FINITE, Kind.OVERFLOW):
+    if a.kind in (Kind.FINITE, Kind.OVERFLOW, Kind.UNDERFLOW):
         return abs(a.value - b.value) <= 1e-15 * max(1.0, abs(a.value))
     return a.kind in (Kind.POS_INF, Kind.NEG_INF) or a.text == b.text
 
@@ -215,6 +215,8 @@ def classify(value: Any) -> Exact:
     as_float = float(real)
     if math.isinf(as_float):
         return Exact(as_float, Kind.OVERFLOW, str(real.evalf(SHOWN_DIGITS)))
+    if as_float == 0 and real != 0:
+        return Exact(0.0, Kind.UNDERFLOW, str(real.evalf(SHOWN_DIGITS)))
     # Printing a SymPy number costs more than computing it; the float says as much.
     return Exact(as_float, Kind.FINITE, repr(as_float))
 

@@ -492,3 +492,22 @@ def test_forward_mode_ignores_independent_non_finite_parts(
     assert [d.forward_mode for d in result.derivatives] == list(expected)
     assert [d.autograd for d in result.derivatives] == list(expected)
     assert all(d.category != "forward_reverse_mismatch" for d in result.derivatives)
+
+
+# float64 underflow: the exact value is not zero but rounds to 0 (it is below 4.9e-324),
+# so autograd's 0 is the nearest float64 can say; a nonzero answer would be wrong.
+@pytest.mark.parametrize(("expression", "point", "exact_exponent"), [
+    ("exp(x)", "x=-1000", -1000 / math.log(10)),          # e**-1000 = 10**-434.29...
+    ("x*exp(-x**2)", "x=30", math.log10(30) - 900 / math.log(10)),
+])
+def test_underflow_is_a_warning_not_a_silent_pass(expression: str, point: str,
+                                                  exact_exponent: float) -> None:
+    result = check(expression, point)
+    assert (result.status, result.category) == (Status.WARN, "underflow")
+    assert result.value is not None
+    assert (result.value.symbolic, result.value.autograd) == (0.0, 0.0)
+    assert result.value.symbolic_text is not None
+    mantissa, exponent = result.value.symbolic_text.split("e")
+    assert int(exponent) == math.floor(exact_exponent)
+    assert float(mantissa) == pytest.approx(10 ** (exact_exponent - math.floor(exact_exponent)),
+                                            rel=1e-9)
