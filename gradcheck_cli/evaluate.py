@@ -47,7 +47,10 @@ def evaluate_request(request: Request) -> tuple[CheckResult, ...]:
     for partial in sorted({p[:k] for p in request.partials for k in range(1, len(p) + 1)},
                           key=len):
         exact[partial] = symbolic.derivative(exact[partial[:-1]], (symbols[partial[-1]],))
-    return tuple(_run_point(request, point, symbols, exact) for point in request.points)
+    # Printed once, not once per point: SymPy's printer costs as much as a derivative.
+    formulas = {partial: symbolic.formula(exact[partial]) for partial in request.partials}
+    return tuple(_run_point(request, point, symbols, exact, formulas)
+                 for point in request.points)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class _Site:
     point64: dict[str, float]
     symbols: Mapping[str, Any]
     exact: Mapping[Partial, Any]
+    formulas: Mapping[Partial, str]
     exact_point: Mapping[Any, Any]
     #: The point as autograd's dtype holds it, exactly; ``None`` where that is the point.
     rounded_point: Mapping[Any, Any] | None
@@ -75,11 +79,11 @@ class _Site:
 
 
 def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-               exact: Mapping[Partial, Any]) -> CheckResult:
+               exact: Mapping[Partial, Any], formulas: Mapping[Partial, str]) -> CheckResult:
     expression = request.expression
     floats = tuple((a.name, a.value) for a in point)
     try:
-        site = _site(request, point, symbols, exact)
+        site = _site(request, point, symbols, exact, formulas)
         computed = autograd.reverse_mode(expression.tree, site.floats, list(request.partials),
                                          request.dtype)
         in_float64 = _Float64Rerun(site)
@@ -96,14 +100,14 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
 
 
 def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-          exact: Mapping[Partial, Any]) -> _Site:
+          exact: Mapping[Partial, Any], formulas: Mapping[Partial, str]) -> _Site:
     exact_values = {a.name: symbolic.to_sympy(a.tree, {}) for a in point}
     exact_point = {symbols[name]: value for name, value in exact_values.items()}
     floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
     rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
     context = Context(compute=lambda: written_context(request.expression.tree, exact_values))
-    return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, exact_point,
-                 None if rounded == exact_point else rounded, context)
+    return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, formulas,
+                 exact_point, None if rounded == exact_point else rounded, context)
 
 
 def _compare(quantity: str, expr: Any, actual: float, site: _Site,
@@ -202,7 +206,7 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
         notes.insert(0, f"{label} does not reach the output, so autograd returns no gradient "
                         "(None); it is taken as 0")
     return Derivative(**{**comparison.__dict__, "message": "; ".join(notes) or None},
-                      wrt=partial, formula=symbolic.formula(expr),
+                      wrt=partial, formula=site.formulas[partial],
                       finite_difference=finite_difference, forward_mode=forward_mode)
 
 
