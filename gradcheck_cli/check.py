@@ -20,7 +20,7 @@ from typing import Any
 from .compare import Tolerance, default_tolerance
 from .errors import InputError
 from .parse import Assignment, Expression, parse_expression, parse_point, parse_value
-from .results import CheckResult, Status
+from .results import CheckResult, Status, Value, nested
 
 #: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``.
 PointLike = str | Mapping[str, Any]
@@ -192,12 +192,33 @@ def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[s
 
 
 def run(request: Request) -> tuple[CheckResult, ...]:
-    """Evaluate a request both ways and compare, one result per point."""
+    """Evaluate a request both ways and compare, one result per point.
+
+    Never raises for a request: what goes wrong inside SymPy or torch becomes an
+    ``internal_error`` result per point, with the exception named.
+    """
     # SymPy and torch load here, and only here.
     if request.has_tensors:
-        from .tensors import evaluate_tensor_request
+        from .tensors import evaluate_tensor_request as evaluate_request
+    else:
+        from .evaluate import evaluate_request
+    try:
+        return evaluate_request(request)
+    except Exception as error:
+        return stopped_results(request, "internal_error", f"the check could not be completed: "
+                                                          f"{type(error).__name__}: {error}")
 
-        return evaluate_tensor_request(request)
-    from .evaluate import evaluate_request
 
-    return evaluate_request(request)
+def stopped_results(request: Request, category: str, message: str) -> tuple[CheckResult, ...]:
+    """One ``error`` result per point of a request whose check could not finish."""
+    return tuple(
+        CheckResult(expression=request.expression.text, point=point_of(point),
+                    status=Status.ERROR, category=category, message=message,
+                    source=request.source)
+        for point in request.points
+    )
+
+
+def point_of(point: tuple[Assignment, ...]) -> tuple[tuple[str, Value], ...]:
+    """A point as results show it: a float per scalar, nested tuples per tensor."""
+    return tuple((a.name, nested(a.values, a.shape)) for a in point)

@@ -78,6 +78,15 @@ def _array(a: Any) -> Any:
     return np.asarray(a, dtype=object)
 
 
+def _extremum(sp: Any, which: Any, a: Any, b: Any) -> Any:
+    # SymPy's Max and Min refuse a number that is not real (max(x, acos(2))): there is
+    # no larger of two values then, so the exact value is undefined, as torch's nan is.
+    try:
+        return which(a, b)
+    except ValueError:
+        return sp.nan
+
+
 def _sympy_sum(sp: Any, a: Any) -> Any:
     return sp.Add(*_array(a).ravel())
 
@@ -174,10 +183,10 @@ _ROWS: tuple[Function, ...] = (
          lambda t, a: t.erfc(a), math.erfc, "torch.erfc"),
     _row("lgamma", 1, "log |Gamma(x)|", _lgamma_sympy,
          lambda t, a: t.lgamma(a), math.lgamma, "torch.lgamma"),
-    _row("min", 2, "smaller of two values", lambda sp, a, b: sp.Min(a, b),
+    _row("min", 2, "smaller of two values", lambda sp, a, b: _extremum(sp, sp.Min, a, b),
          lambda t, a, b: t.minimum(a, b), min, "torch.minimum", kink=lambda a, b: a - b,
          convention="PyTorch's minimum splits a tie, 0.5 to each argument"),
-    _row("max", 2, "larger of two values", lambda sp, a, b: sp.Max(a, b),
+    _row("max", 2, "larger of two values", lambda sp, a, b: _extremum(sp, sp.Max, a, b),
          lambda t, a, b: t.maximum(a, b), max, "torch.maximum", kink=lambda a, b: a - b,
          convention="PyTorch's maximum splits a tie, 0.5 to each argument"),
     # Reductions: on a scalar they are the identity (sum, mean, prod) or |x| (norm).

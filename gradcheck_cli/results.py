@@ -5,7 +5,7 @@ Renderers are pure functions of these; nothing here imports SymPy or torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -13,6 +13,15 @@ from typing import Any
 #: A number, or for tensors nested tuples of numbers (row-major, like ``tolist()``);
 #: ``None`` where there is no value (a derivative at a kink).
 Value = float | tuple[Any, ...] | None
+
+
+def nested(values: Sequence[Any], shape: tuple[int, ...]) -> Value:
+    """Flat values (row-major) as nested tuples of ``shape``; the one value for ``()``."""
+    if not shape:
+        first: Value = values[0]
+        return first
+    size = len(values) // shape[0] if shape[0] else 0
+    return tuple(nested(values[i * size:(i + 1) * size], shape[1:]) for i in range(shape[0]))
 
 
 class Status(str, Enum):

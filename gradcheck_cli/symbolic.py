@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from . import differentiate
 from .compare import REAL_KINDS, Exact, Kind
 from .functions import FUNCTIONS
 from .parse import (
@@ -59,8 +60,16 @@ def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
 
 
 def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
-    """The partial derivative of ``expr`` with respect to each symbol in turn."""
-    return sp.diff(expr, *symbols)
+    """The partial derivative of ``expr`` with respect to each symbol in turn.
+
+    An expression with ``nan`` in it is ``nan`` everywhere (``x + 0/0``), and so is its
+    derivative; SymPy would call ``nan`` a constant and its derivative 0.
+    """
+    if expr.has(sp.nan):
+        return sp.nan
+    for symbol in symbols:
+        expr = differentiate.diff(expr, symbol)
+    return expr
 
 
 def formula(expr: sp.Expr) -> str:

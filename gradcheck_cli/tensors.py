@@ -22,11 +22,11 @@ import sympy as sp
 import torch
 
 from . import autograd, symbolic
-from .check import Request
+from .check import Request, point_of
 from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
 from .evaluate import attempt, written_context
 from .parse import Assignment
-from .results import CheckResult, Comparison, Derivative, Status, Value
+from .results import CheckResult, Comparison, Derivative, Status, Value, nested
 
 
 def evaluate_tensor_request(request: Request) -> tuple[CheckResult, ...]:
@@ -48,7 +48,7 @@ class _Element:
 
 def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
     expression = request.expression
-    shown = tuple((a.name, _nested(a.values, a.shape)) for a in point)
+    shown = point_of(point)
     try:
         value, derivatives = _compare_point(request, point)
     except _RefusedError as refused:
@@ -124,12 +124,12 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
         leaf = inputs[name]
         if scalar_out or vector is not None:
             computed = _reverse(output, leaf, grad_outputs)
-            exprs = np.array([sp.diff(target_expr.item(), s) for s in symbol_array.ravel()],
-                             dtype=object).reshape(symbol_array.shape)
+            exprs = np.array([symbolic.derivative(target_expr.item(), (s,))
+                              for s in symbol_array.ravel()], dtype=object).reshape(symbol_array.shape)
             shape: tuple[int, ...] = tuple(symbol_array.shape)
         else:
             computed = _jacobian(output, leaf)
-            exprs = np.array([[sp.diff(o, s) for s in symbol_array.ravel()]
+            exprs = np.array([[symbolic.derivative(o, (s,)) for s in symbol_array.ravel()]
                               for o in exact_out.ravel()], dtype=object)
             shape = tuple(exact_out.shape) + tuple(symbol_array.shape)
             exprs = exprs.reshape(shape)
@@ -204,10 +204,10 @@ def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | Non
     message = chosen.verdict.message
     if message and (shape or len(elements) > 1):
         message = f"{chosen.label}: {message}"
-    fd: Value = None if finite_difference is None else _nested(
+    fd: Value = None if finite_difference is None else nested(
         [float(v) for v in finite_difference.ravel()], shape)
     return Derivative(
-        symbolic=_nested(exacts, shape), autograd=_nested(actuals, shape), abs_diff=abs_diff,
+        symbolic=nested(exacts, shape), autograd=nested(actuals, shape), abs_diff=abs_diff,
         rel_diff=rel_diff, status=chosen.verdict.status, category=chosen.verdict.category,
         message=message, symbolic_text=None, one_sided=chosen.one_sided,
         shape=shape, worst_element=chosen.label if shape else None,
@@ -291,18 +291,6 @@ def _flat(symbols: Any) -> list[Any]:
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
     return np.asarray(tensor.detach().to(torch.float64).numpy(), dtype=float)
-
-
-def _nested(values: Any, shape: tuple[int, ...]) -> Value:
-    if not shape:
-        scalar: Value = values[0] if isinstance(values, list | tuple) else values
-        return scalar
-    nested: Value = _tuples(np.array(values, dtype=object).reshape(shape).tolist())
-    return nested
-
-
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _largest(values: list[float | None]) -> float | None:

@@ -33,9 +33,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .check import Request
-from .parse import Assignment
-from .results import CheckResult, Status, Value
+from .check import Request, stopped_results
+from .results import CheckResult
 
 #: Default wall-clock budget of one check, in seconds.
 DEFAULT_TIMEOUT = 10.0
@@ -98,28 +97,6 @@ def run_requests(requests: Sequence[Request], on_done: OnDone, *, jobs: int,
         return
     with WorkerPool(min(jobs, len(requests)), limits) as pool:
         pool.run(requests, on_done)
-
-
-def stopped_results(request: Request, category: str, message: str) -> tuple[CheckResult, ...]:
-    """One ``error`` result per point of a request whose check could not finish."""
-    return tuple(
-        CheckResult(expression=request.expression.text, point=point_of(point),
-                    status=Status.ERROR, category=category, message=message,
-                    source=request.source)
-        for point in request.points
-    )
-
-
-def point_of(point: tuple[Assignment, ...]) -> tuple[tuple[str, Value], ...]:
-    """A point as results show it: a float per scalar, nested tuples per tensor."""
-    return tuple((a.name, _nested(a.values, a.shape) if a.shape else a.value) for a in point)
-
-
-def _nested(values: tuple[float, ...], shape: tuple[int, ...]) -> Value:
-    if not shape:
-        return values[0]
-    size = len(values) // shape[0] if shape[0] else 0
-    return tuple(_nested(values[i * size:(i + 1) * size], shape[1:]) for i in range(shape[0]))
 
 
 # -- the supervisor --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from gradcheck_cli import (
     check_points,
     prepare,
 )
+from gradcheck_cli.check import run
 from gradcheck_cli.compare import Exact, Kind, differences, fmt, judge, judge_kink
 from gradcheck_cli.results import Comparison
 
@@ -699,3 +700,17 @@ def test_prepare_validates_without_running() -> None:
     assert request.wrt == ("y",)
     assert [(a.name, a.value) for a in request.points[0]] == [("x", 1.0), ("y", math.pi / 4)]
     assert (request.tolerance.rtol, request.tolerance.atol) == (DEFAULT_RTOL, DEFAULT_ATOL)
+
+
+def test_an_exception_inside_sympy_or_torch_becomes_an_error_result_per_point(monkeypatch):
+    import gradcheck_cli.evaluate
+
+    def broken(request):
+        raise ValueError("SymPy said no")
+
+    monkeypatch.setattr(gradcheck_cli.evaluate, "evaluate_request", broken)
+    results = run(prepare("x*y", ["x=1,y=2", "x=3,y=4"]))
+    assert [r.point for r in results] == [(("x", 1.0), ("y", 2.0)), (("x", 3.0), ("y", 4.0))]
+    for result in results:
+        assert result.status is Status.ERROR and result.category == "internal_error"
+        assert result.message == "the check could not be completed: ValueError: SymPy said no"

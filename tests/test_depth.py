@@ -511,3 +511,20 @@ def test_underflow_is_a_warning_not_a_silent_pass(expression: str, point: str,
     assert int(exponent) == math.floor(exact_exponent)
     assert float(mantissa) == pytest.approx(10 ** (exact_exponent - math.floor(exact_exponent)),
                                             rel=1e-9)
+
+
+@pytest.mark.parametrize(("expression", "point", "undefined"), [
+    ("x + 0/0", "x=1", "0/0"),               # SymPy folds it to nan, whose derivative it calls 0
+    ("max(x, acos(2))", "x=1", "acos(2)"),   # SymPy's Max refuses a number that is not real
+    ("min(y*x, 0/0)", "x=1,y=2", "0/0"),
+])
+def test_an_expression_undefined_everywhere_has_no_derivative(expression, point, undefined):
+    result = check(expression, point)
+    assert result.status is not Status.PASS
+    assert result.value.category == "undefined" and result.value.symbolic is None
+    assert math.isnan(result.value.autograd)
+    for derivative in result.derivatives:
+        assert derivative.formula == "nan"
+        assert derivative.symbolic is None, derivative  # not 0
+        assert derivative.status is not Status.PASS
+        assert f"({undefined} is" in derivative.message
