@@ -35,7 +35,14 @@ from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
 from .render import RENDERERS, OutputFormat, Style
 from .results import CheckResult
-from .workers import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, MIN_MEMORY_MB, Limits, WorkerPool
+from .workers import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    MIN_MEMORY_MB,
+    Limits,
+    WorkerPool,
+    set_up_check_process,
+)
 
 HELP = f"""\
 Check a derivative: SymPy's exact answer against PyTorch autograd's, side by side.
@@ -158,6 +165,7 @@ def main(
         refused = error_result(expression, error)
         emit([refused], output_format, refused_to_stderr=True, report=report)
         raise typer.Exit(USAGE_ERROR) from None
+    set_up_check_process()  # this process imports torch next, to run the check
     results = run(request)
     emit(results, output_format, report=report)
     raise typer.Exit(exit_code(results))

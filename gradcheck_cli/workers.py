@@ -27,10 +27,11 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .check import Request, stopped_results
@@ -51,6 +52,12 @@ MEMORY_POLL_INTERVAL = 0.05
 #: A worker that dies with this share of its memory cap in use is taken to have run
 #: out of memory, not to have crashed.
 MEMORY_NEAR_LIMIT = 0.9
+#: Requests a worker holds at once: the one it runs and the next, queued in its pipe, so
+#: that it never waits for the supervisor between two checks.
+REQUESTS_PER_WORKER = 2
+#: A request queued behind another must fit in the pipe's buffer (64 KiB on Linux) with
+#: room to spare: a send that blocks would stop the supervisor from watching the clock.
+MAX_QUEUED_BYTES = 16_384
 
 #: Set to ``1`` (in the environment of the ``gradcheck`` process) to enable the test
 #: hooks below. Without it, the magic variable names are ordinary variables.
@@ -108,8 +115,9 @@ class _Worker:
     conn: Connection
     started: float
     ready: bool = False
-    #: The request it is running, and when it must be done by.
-    job: int | None = None
+    #: The requests sent to it, in order: it runs the first; the rest wait in its pipe.
+    jobs: deque[int] = field(default_factory=deque)
+    #: When the first of ``jobs`` must be done by.
     deadline: float = 0.0
     #: Set when the supervisor killed it, so that its death is not called a crash.
     killed_for: str | None = None
@@ -159,7 +167,7 @@ class WorkerPool:
         self.pending = deque(range(len(requests)))
         if not self.workers and self.pending:
             self._start_worker()
-        while self.pending or any(w.job is not None for w in self.workers):
+        while self.pending or any(w.jobs for w in self.workers):
             self._dispatch()
             self._wait()
             self._enforce_limits()
@@ -184,7 +192,7 @@ class WorkerPool:
             if not self.workers:
                 self._give_up(self.last_fatal or "the worker processes failed to start")
             return
-        idle_or_starting = sum(1 for w in self.workers if w.job is None)
+        idle_or_starting = sum(1 for w in self.workers if not w.jobs)
         wanted = min(len(self.pending) - idle_or_starting, self.jobs - len(self.workers))
         for _ in range(max(0, wanted)):
             self._start_worker()
@@ -205,9 +213,12 @@ class WorkerPool:
             self.last_fatal = worker.fatal or (
                 f"a worker process exited while starting ({_exit_reason(worker)}); loading "
                 f"SymPy and torch may need more than --memory-limit {self.limits.memory_mb} MB")
-        if worker.job is None:
+        if not worker.jobs:
             return
-        index, worker.job = worker.job, None
+        index = worker.jobs.popleft()
+        # The ones queued behind it never started: they go first to the next worker.
+        self.pending.extendleft(reversed(worker.jobs))
+        worker.jobs.clear()
         request = self.requests[index]
         if worker.killed_for == "timeout":
             message = (f"the check ran for more than {self.limits.budget(request):g} s and was "
@@ -247,24 +258,31 @@ class WorkerPool:
 
     def _dispatch(self) -> None:
         for worker in self.workers:
-            if worker.ready and worker.job is None and self.pending:
-                index = self.pending.popleft()
-                request = self.requests[index]
+            while worker.ready and len(worker.jobs) < REQUESTS_PER_WORKER and self.pending:
+                index = self.pending[0]
+                message = bytes(ForkingPickler.dumps((index, self.requests[index])))
+                if worker.jobs and len(message) > MAX_QUEUED_BYTES:
+                    break  # sent when the worker is idle and reading
                 try:
-                    worker.conn.send((index, request))
+                    worker.conn.send_bytes(message)
                 except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
-                    self.pending.appendleft(index)
-                    continue  # its death shows in _wait
-                worker.job = index
-                worker.deadline = time.monotonic() + self.limits.budget(request)
-                worker.peak_memory = 0
+                    break  # its death shows in _wait
+                self.pending.popleft()
+                worker.jobs.append(index)
+                if len(worker.jobs) == 1:
+                    self._started(worker)
+
+    def _started(self, worker: _Worker) -> None:
+        """The worker has begun on the first of its jobs: its clock starts now."""
+        worker.deadline = time.monotonic() + self.limits.budget(self.requests[worker.jobs[0]])
+        worker.peak_memory = 0
 
     def _wait(self) -> None:
         now = time.monotonic()
-        deadlines = [w.deadline for w in self.workers if w.job is not None]
+        deadlines = [w.deadline for w in self.workers if w.jobs]
         deadlines += [w.started + STARTUP_TIMEOUT for w in self.workers if not w.ready]
         timeout = max(0.0, min(deadlines, default=now + 1.0) - now)
-        if any(w.job is not None for w in self.workers):
+        if any(w.jobs for w in self.workers):
             timeout = min(timeout, MEMORY_POLL_INTERVAL)
         handles: list[Any] = [w.conn for w in self.workers]
         handles += [w.process.sentinel for w in self.workers]
@@ -295,8 +313,10 @@ class WorkerPool:
             self.startup_failures = 0
         elif kind == "done":
             _, index, results = message
-            if worker.job == index:
-                worker.job = None
+            if worker.jobs and worker.jobs[0] == index:
+                worker.jobs.popleft()
+                if worker.jobs:
+                    self._started(worker)
                 self.on_done(index, results)
         elif kind == "fatal":
             worker.fatal = message[1]
@@ -307,11 +327,14 @@ class WorkerPool:
     def _enforce_limits(self) -> None:
         now = time.monotonic()
         for worker in list(self.workers):
-            if worker.job is not None and (now > worker.deadline or self._over_memory(worker)):
-                # Its answer may have come in since the wait: then it made it in time.
+            if worker.jobs and (now > worker.deadline or self._over_memory(worker)):
+                reason = "timeout" if now > worker.deadline else "memory"
+                running = worker.jobs[0]
+                # Its answer may have come in since the wait: then it made it in time,
+                # and the check it runs now is another, whose clock has just started.
                 self._drain(worker)
-                if worker in self.workers and worker.job is not None:
-                    self._kill(worker, "timeout" if now > worker.deadline else "memory")
+                if worker in self.workers and worker.jobs and worker.jobs[0] == running:
+                    self._kill(worker, reason)
             elif not worker.ready and now > worker.started + STARTUP_TIMEOUT:
                 worker.fatal = f"a worker took more than {STARTUP_TIMEOUT:g} s to start"
                 self._kill(worker, "startup")
@@ -366,10 +389,7 @@ def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> N
     per request, ``("fatal", text)`` when it cannot start, ``("memory",)`` just before it
     exits after running out of memory.
     """
-    # One thread: the supervisor runs one worker per core, and scalar checks gain
-    # nothing from torch's thread pool, which costs memory and start-up time.
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
+    set_up_check_process()
     # Interrupts are the supervisor's business; a Ctrl-C must not print a traceback
     # from every worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -415,6 +435,20 @@ def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> N
             results = stopped_results(request, "internal_error", f"the check gave {len(results)} "
                                       f"results for {len(request.points)} points")
         conn.send(("done", index, results))
+
+
+def set_up_check_process() -> None:
+    """Settings for a process that imports torch only to run checks: call it first.
+
+    One thread: the supervisor runs one worker per core, and a check of scalars or of
+    tensors of at most 64 elements gains nothing from torch's thread pool, which costs
+    memory and start-up time. No TorchScript: the first forward-mode dual number would
+    otherwise script torch's JVP decompositions (batch norm, softmax, nll_loss; none of
+    them an operation of the expression language), 0.3 s of every worker's start.
+    """
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    os.environ["PYTORCH_JIT"] = "0"
 
 
 def _die_with_parent(parent: int) -> None:

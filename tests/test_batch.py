@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from gradcheck_cli.batch import (
 from gradcheck_cli.check import Request
 from gradcheck_cli.render import OutputFormat
 from gradcheck_cli.results import CheckResult, Status
-from gradcheck_cli.workers import Limits, WorkerPool, run_requests
+from gradcheck_cli.workers import MAX_QUEUED_BYTES, Limits, WorkerPool, run_requests
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples.txt"
@@ -197,6 +198,22 @@ def test_a_pool_runs_more_requests_than_it_has_workers() -> None:
     assert pool.workers == []
     assert sorted(answered) == list(range(7))
     assert answered[6][0].derivatives[0].autograd == pytest.approx(7 * 1.5**6)
+
+
+def test_requests_too_large_to_queue_in_the_pipe_are_each_answered() -> None:
+    # A worker is sent the next request while it runs one, unless that request could
+    # fill the pipe's buffer: then the send would block the supervisor's watch.
+    points = b" @ ".join(b"x=%d, y=0.5" % n for n in range(200))
+    items = items_of(b"x**2*y @ " + points + b"\n" + b"x*y**3 @ " + points + b"\n")
+    requests = [item for item in items if isinstance(item, Request)]
+    assert all(len(ForkingPickler.dumps((0, r))) > MAX_QUEUED_BYTES for r in requests)
+    answered: dict[int, tuple[CheckResult, ...]] = {}
+    run_requests(requests * 2, answered.__setitem__, jobs=1)
+    assert sorted(answered) == [0, 1, 2, 3]
+    in_y = [lambda x: x**2, lambda x: 3 * x * 0.5**2]  # d/dy of x**2*y, x*y**3 at y = 0.5
+    for index, results in answered.items():
+        assert [r.derivatives[1].autograd for r in results] == \
+            [pytest.approx(in_y[index % 2](n)) for n in range(200)]
 
 
 # -- the command line -------------------------------------------------------------------

@@ -125,6 +125,21 @@ def test_a_crash_does_not_lose_the_lines_queued_behind_it(tmp_path: Path) -> Non
         [6.0, 8.0, 10.0]
 
 
+def test_a_killed_check_does_not_cost_the_line_queued_behind_it_its_result(tmp_path: Path
+                                                                           ) -> None:
+    # Each worker holds the next request while it runs one: when it is killed, that
+    # request never started, and must run on the next worker, not share the verdict.
+    path = tmp_path / "kills.txt"
+    path.write_text("\n".join([HANG, "x**2 @ x=3", MEMORY, "x**2 @ x=4"]) + "\n")
+    done = run_batch(path, "--format", "jsonl", "--jobs", "1", "--timeout", "3",
+                     "--memory-limit", "512")
+    found, summary = records(done.stdout)
+    assert [r["category"] for r in found] == ["timeout", "ok", "memory", "ok"]
+    assert [r["derivatives"][0]["autograd"] for r in found if r["status"] == "pass"] == \
+        [6.0, 8.0]
+    assert summary == {"total": 4, "pass": 2, "warn": 0, "fail": 0, "error": 2}
+
+
 def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> list[str]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
