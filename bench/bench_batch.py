@@ -2,24 +2,24 @@
 
 Makes a batch file of mixed expressions (polynomials, trigonometry, exp/log,
 activations and losses, one to four variables, ordinary points; the same file for the
-same ``--seed``), then times, in the same run:
+same ``--seed``), then times, in the same run and each in a fresh process, wall time
+from start to exit with every import included:
 
-a. ``gradcheck --file FILE --format jsonl`` as a subprocess: wall time from start-up to
-   exit, all of it (interpreter, imports, workers, report);
-b. a naive reference loop in this process, imports included: per line ``sympify``,
-   ``diff`` and ``evalf(subs=...)`` per variable, ``lambdify(..., "torch")``, then
+a. ``gradcheck --file FILE --format jsonl --output ...`` (its workers included);
+b. a naive reference loop (``--naive FILE``): per line ``sympify``, ``diff`` and
+   ``evalf(subs=...)`` per variable, ``lambdify(..., "torch")``, then
    ``torch.autograd.grad`` on float64 leaves, compared with the same tolerance.
 
-and prints both times, their ratio, checks per second and peak memory (the largest
-resident set of the gradcheck processes, from ``RUSAGE_CHILDREN``; of this process for
-the loop, from ``RUSAGE_SELF``).
+The two alternate for ``--rounds`` rounds (the first of each pair alternating too), so
+that a change in the machine's speed during the run falls on both. It prints every
+round, the median of each side, the ratio of the medians, checks per second, and peak
+memory: the largest resident set among a command's processes, from ``wait4``.
 
-    python bench/bench_batch.py                  # 1,000 lines, seed 0
-    python bench/bench_batch.py --lines 200 --jobs 1
+    python bench/bench_batch.py                  # 1,000 lines, seed 0, 3 rounds
+    python bench/bench_batch.py --lines 200 --jobs 1 --rounds 1
 
 The reference may use ``sympify`` and ``lambdify``: it is the baseline, not the
-product. It runs after gradcheck, in a process that has not imported SymPy or torch
-before, so both sides pay for their imports.
+product.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import argparse
 import json
 import os
 import random
-import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -85,27 +85,43 @@ def make_lines(count: int, seed: int) -> list[str]:
     return lines
 
 
-def time_gradcheck(path: Path, jobs: int | None) -> tuple[float, dict[str, int], int]:
-    """Wall time of ``gradcheck --file``, its summary, and the peak RSS of its processes."""
+Timing = tuple[float, int]  # wall seconds, peak RSS in bytes
+
+
+def run_timed(command: list[str]) -> Timing:
+    """Wall time of a command, and the largest resident set of its processes."""
+    env = {k: v for k, v in os.environ.items() if k != "GRADCHECK_TEST_HOOKS"}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env)
+    # wait4's usage covers the process and every descendant it waited for (the workers).
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{command[:4]} exited with {process.returncode}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def time_gradcheck(path: Path, jobs: int | None) -> tuple[Timing, dict[str, int]]:
+    """``gradcheck --file``: its timing and its summary."""
     report = OUT / "gradcheck.jsonl"
     command = [sys.executable, "-m", "gradcheck_cli", "--file", str(path), "--format", "jsonl",
                "--output", str(report)]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
-    env = {k: v for k, v in os.environ.items() if k != "GRADCHECK_TEST_HOOKS"}
-    start = time.perf_counter()
-    completed = subprocess.run(command, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if completed.returncode not in (0, 1):
-        raise SystemExit(f"gradcheck exited with {completed.returncode}")
-    summary = json.loads(report.read_text().splitlines()[-1])["summary"]
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return elapsed, summary, peak
+    timing = run_timed(command)
+    return timing, json.loads(report.read_text().splitlines()[-1])["summary"]
 
 
-def time_naive(lines: list[str], rtol: float = 1e-7, atol: float = 1e-12) -> tuple[float, int, int]:
-    """Wall time of the hand-written loop (its imports included), its agreements, peak RSS."""
-    start = time.perf_counter()
+def time_naive(path: Path) -> tuple[Timing, int]:
+    """The naive loop in a fresh process: its timing and how many lines agreed."""
+    result = OUT / "naive.json"
+    timing = run_timed([sys.executable, __file__, "--naive", str(path), "--result", str(result)])
+    return timing, int(json.loads(result.read_text())["agree"])
+
+
+def naive_loop(lines: list[str], rtol: float = 1e-7, atol: float = 1e-12) -> int:
+    """What a user writes by hand, imports included; how many lines agree."""
     import sympy
     import torch
 
@@ -135,40 +151,57 @@ def time_naive(lines: list[str], rtol: float = 1e-7, atol: float = 1e-12) -> tup
                   for s in symbols]
         grads = torch.autograd.grad(function(*leaves), leaves)
         agree += all(abs(float(g) - e) <= atol + rtol * abs(e) for g, e in zip(grads, exact, strict=True))
-    elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return elapsed, agree, peak
+    return agree
 
 
 def main() -> None:
-    """Make the file, time both, print the figures."""
+    """Make the file, time both sides in alternating rounds, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None, help="passed to gradcheck --jobs")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--naive", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--result", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if "sympy" in sys.modules or "torch" in sys.modules:
-        raise SystemExit("the bench must start without SymPy and torch loaded")
+    if args.naive:  # one run of the reference loop, in this fresh process
+        lines = Path(args.naive).read_text().splitlines()
+        Path(args.result).write_text(json.dumps({"agree": naive_loop(lines)}))
+        return
 
     load = os.getloadavg()[0]  # other work on the machine skews both timings
     OUT.mkdir(exist_ok=True)
     lines = make_lines(args.lines, args.seed)
     path = OUT / f"batch-{args.lines}-{args.seed}.txt"
     path.write_text("".join(line + "\n" for line in lines))
-
-    product, summary, product_peak = time_gradcheck(path, args.jobs)
-    naive, agree, naive_peak = time_naive(lines)
-
-    mib = 2**20
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
           f"{load:.2f} at the start")
     print(f"file: {path} ({len(lines)} lines, seed {args.seed})")
-    print(f"gradcheck --file  {product:7.2f} s  {len(lines) / product:7.1f} checks/s  "
-          f"peak RSS {product_peak / mib:6.0f} MiB (largest process)  {summary}")
-    print(f"naive loop        {naive:7.2f} s  {len(lines) / naive:7.1f} checks/s  "
-          f"peak RSS {naive_peak / mib:6.0f} MiB  agree {agree}/{len(lines)}")
-    ratio = product / naive
-    print(f"ratio gradcheck / naive = {ratio:.2f} (target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
+
+    mib = 2**20
+    product: list[float] = []
+    naive: list[float] = []
+    for round_number in range(args.rounds):
+        sides = ["gradcheck", "naive"] if round_number % 2 == 0 else ["naive", "gradcheck"]
+        for side in sides:
+            if side == "gradcheck":
+                (elapsed, peak), summary = time_gradcheck(path, args.jobs)
+                product.append(elapsed)
+                print(f"round {round_number + 1}  gradcheck --file  {elapsed:6.2f} s  "
+                      f"{len(lines) / elapsed:6.1f} checks/s  peak RSS {peak / mib:4.0f} MiB  "
+                      f"{summary}")
+            else:
+                (elapsed, peak), agree = time_naive(path)
+                naive.append(elapsed)
+                print(f"round {round_number + 1}  naive loop        {elapsed:6.2f} s  "
+                      f"{len(lines) / elapsed:6.1f} checks/s  peak RSS {peak / mib:4.0f} MiB  "
+                      f"agree {agree}/{len(lines)}")
+    ratios = ", ".join(f"{p / n:.2f}" for p, n in zip(product, naive, strict=True))
+    ratio = statistics.median(product) / statistics.median(naive)
+    print(f"median: gradcheck --file {statistics.median(product):.2f} s, naive loop "
+          f"{statistics.median(naive):.2f} s; ratio per round {ratios}")
+    print(f"ratio gradcheck / naive = {ratio:.2f} (target <= 0.50: "
+          f"{'met' if ratio <= 0.5 else 'MISSED'})")
 
 
 if __name__ == "__main__":
