@@ -62,7 +62,8 @@ class Comparison:
     status: Status
     category: str
     message: str | None
-    #: The exact value at 30 significant digits, or SymPy's word for it (``zoo``).
+    #: The exact value: a float64 ``repr``, 15 significant digits where float64 cannot
+    #: hold it (``1.00000000000000e-400``), or SymPy's word for it (``zoo``).
     symbolic_text: str | None = None
     #: Limits from the left and the right, where the point is a kink.
     one_sided: tuple[float, float] | None = None
