@@ -5,7 +5,8 @@ activations and losses, one to four variables, ordinary points; the same file fo
 same ``--seed``), then times, in the same run and each in a fresh process, wall time
 from start to exit with every import included:
 
-a. ``gradcheck --file FILE --format jsonl --output ...`` (its workers included);
+a. ``gradcheck --file FILE --format jsonl --output ...``, the installed command (its
+   workers included);
 b. a naive reference loop (``--naive FILE``): per line ``sympify``, ``diff`` and
    ``evalf(subs=...)`` per variable, ``lambdify(..., "torch")``, then
    ``torch.autograd.grad`` on float64 leaves, compared with the same tolerance.
@@ -105,8 +106,10 @@ def run_timed(command: list[str]) -> Timing:
 def time_gradcheck(path: Path, jobs: int | None) -> tuple[Timing, dict[str, int]]:
     """``gradcheck --file``: its timing and its summary."""
     report = OUT / "gradcheck.jsonl"
-    command = [sys.executable, "-m", "gradcheck_cli", "--file", str(path), "--format", "jsonl",
-               "--output", str(report)]
+    # The command users run, installed next to this interpreter.
+    script = Path(sys.executable).parent / "gradcheck"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "gradcheck_cli"]
+    command += ["--file", str(path), "--format", "jsonl", "--output", str(report)]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
     timing = run_timed(command)

@@ -293,6 +293,16 @@ def test_batch_modules_load_neither_sympy_nor_torch() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_the_entry_module_that_each_worker_re_imports_loads_nothing_heavy() -> None:
+    # spawn re-runs the command's script in every worker; only main() may load the CLI.
+    code = ("import sys, gradcheck_cli.__main__; "
+            "print(sorted(m for m in ('sympy', 'torch', 'typer', 'rich', 'gradcheck_cli.cli') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 # -- the report file ----------------------------------------------------------------------
 
 
