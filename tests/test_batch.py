@@ -284,23 +284,27 @@ def test_cli_reads_standard_input(tmp_path: Path) -> None:
     assert done.stderr == ""  # no progress bar: standard error is not a terminal
 
 
-def test_batch_modules_load_neither_sympy_nor_torch() -> None:
-    code = ("import sys, gradcheck_cli.cli, gradcheck_cli.batch, gradcheck_cli.workers, "
-            "gradcheck_cli.render.jsonl, gradcheck_cli.render.junit, gradcheck_cli.render.github; "
-            "print(sorted(m for m in ('sympy', 'torch') if m in sys.modules))")
+def loaded_by(imports: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of the ``watched`` modules a fresh interpreter has after ``import imports``."""
+    code = f"import json, sys, {imports}; print(json.dumps([m for m in {watched!r} " \
+           f"if m in sys.modules]))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=60, check=True)
-    assert done.stdout.strip() == "[]"
+    return list(json.loads(done.stdout))
+
+
+def test_batch_modules_load_neither_sympy_nor_torch() -> None:
+    assert loaded_by("gradcheck_cli.cli, gradcheck_cli.batch, gradcheck_cli.workers, "
+                     "gradcheck_cli.render.jsonl, gradcheck_cli.render.junit, "
+                     "gradcheck_cli.render.github", ("sympy", "torch")) == []
 
 
 def test_the_entry_module_that_each_worker_re_imports_loads_nothing_heavy() -> None:
     # spawn re-runs the command's script in every worker; only main() may load the CLI.
-    code = ("import sys, gradcheck_cli.__main__; "
-            "print(sorted(m for m in ('sympy', 'torch', 'typer', 'rich', 'gradcheck_cli.cli') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, check=True)
-    assert done.stdout.strip() == "[]"
+    assert loaded_by("gradcheck_cli.__main__",
+                     ("sympy", "torch", "typer", "rich", "gradcheck_cli.cli")) == []
+    # The check itself: the same call with a module that is loaded.
+    assert loaded_by("gradcheck_cli.cli", ("typer", "sympy")) == ["typer"]
 
 
 # -- the report file ----------------------------------------------------------------------
