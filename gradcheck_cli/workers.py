@@ -149,6 +149,8 @@ class WorkerPool:
         self.last_fatal: str | None = None
         self.context = get_context("spawn")
         self.page_size = os.sysconf("SC_PAGE_SIZE")
+        #: The last request pickled for sending, by index.
+        self._pickled: tuple[int, bytes] | None = None
 
     def __enter__(self) -> WorkerPool:
         try:
@@ -165,6 +167,7 @@ class WorkerPool:
     def run(self, requests: Sequence[Request], on_done: OnDone) -> None:
         """Run every request; ``on_done(index, results)`` as each one is answered."""
         self.requests, self.on_done = requests, on_done
+        self._pickled = None
         self.pending = deque(range(len(requests)))
         if not self.workers and self.pending:
             self._start_worker()
@@ -261,7 +264,7 @@ class WorkerPool:
         for worker in self.workers:
             while worker.ready and len(worker.jobs) < REQUESTS_PER_WORKER and self.pending:
                 index = self.pending[0]
-                message = bytes(ForkingPickler.dumps((index, self.requests[index])))
+                message = self._message(index)
                 if worker.jobs and len(message) > MAX_QUEUED_BYTES:
                     break  # sent when the worker is idle and reading
                 try:
@@ -272,6 +275,12 @@ class WorkerPool:
                 worker.jobs.append(index)
                 if len(worker.jobs) == 1:
                     self._started(worker)
+
+    def _message(self, index: int) -> bytes:
+        """The request as sent, pickled once however often it waits to be queued."""
+        if self._pickled is None or self._pickled[0] != index:
+            self._pickled = (index, bytes(ForkingPickler.dumps((index, self.requests[index]))))
+        return self._pickled[1]
 
     def _started(self, worker: _Worker) -> None:
         """The worker has begun on the first of its jobs: its clock starts now."""
