@@ -12,7 +12,10 @@ rule of ``Mul._eval_derivative_n_times``, the formula of ``Pow._eval_derivative`
 the chain rule of ``Function._eval_derivative`` with each function's own ``fdiff``.
 Anything else (``Abs``, ``sign``, piecewise and delta functions, unevaluated objects)
 is handed to ``sympy.diff`` itself. The result is the expression ``sympy.diff``
-returns, structurally; ``tests/test_differentiate.py`` holds it to that.
+returns, structurally; ``tests/test_differentiate.py`` holds it to that. One known
+difference is left: for ``b**c`` with ``c`` free of the symbol, ``sympy.diff`` builds
+``0*log(b)``, which is ``nan`` where ``b`` is provably zero without being the number 0;
+here that term is 0.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from sympy.functions.elementary.miscellaneous import MinMaxBase
 #: Function classes whose derivative is the chain rule over ``fdiff``, exactly as
 #: ``Function._eval_derivative`` computes it (``MinMaxBase`` repeats the same code).
 _CHAIN_RULE = (sp.Function._eval_derivative, MinMaxBase._eval_derivative)
+#: Coefficients with which a term multiplied by 0 is nan, not 0 (``x*y/0`` in x).
+_INFINITE = (sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan)
 
 
 def diff(expr: sp.Expr, symbol: sp.Symbol, memo: dict[tuple[sp.Expr, sp.Symbol], sp.Expr]
@@ -58,10 +63,12 @@ class _Differentiator:
             return sp.Add(*[self.diff(a) for a in expr.args])
         if expr.is_Mul:
             # The general Leibniz rule for n = 1: one term per factor differentiated.
-            # A factor free of the symbol gives a zero term, left out rather than built.
+            # A factor free of the symbol gives a zero term, left out rather than built,
+            # unless an infinite coefficient would make SymPy's 0 * zoo a nan.
             args = list(expr.args)
+            every = args[0] in _INFINITE
             return sp.Add(*[sp.Mul(*args[:i], inner, *args[i + 1:])
-                            for i, inner in enumerate(map(self.diff, args)) if inner])
+                            for i, inner in enumerate(map(self.diff, args)) if inner or every])
         if expr.is_Pow:
             base, exponent = expr.args
             outer = self.diff(exponent)
