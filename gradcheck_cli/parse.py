@@ -392,18 +392,22 @@ class _Converter:
                             "constant (numbers, pi, e and functions of them)", column)
         return Variable(name, column)
 
+    def _times(self, node: ast.Call) -> str:
+        """The call's text with the missing '*' put in: ``2(x+1)`` -> ``2*(x+1)``."""
+        whole = self._segment(node)
+        # The '(' that opens the argument list: where '*' is missing.
+        end = node.args[0].col_offset if node.args else node.end_col_offset or 0
+        split = self.source.rfind("(", node.col_offset, end) - node.col_offset
+        return f"{whole[:split]}*{whole[split:]}" if split > 0 else f"{self._segment(node.func)}*(...)"
+
     def _call(self, node: ast.Call, column: int) -> Call:
         func = node.func
         if not isinstance(func, ast.Name):
             callee = self._segment(func)
             if isinstance(func, ast.Constant | ast.BinOp | ast.UnaryOp | ast.Call | ast.Name):
-                whole = self._segment(node)
-                # The '(' that opens the argument list: where '*' is missing.
-                end = node.args[0].col_offset if node.args else node.end_col_offset or 0
-                split = self.source.rfind("(", node.col_offset, end) - node.col_offset
-                fixed = f"{whole[:split]}*{whole[split:]}" if split > 0 else f"{callee}*(...)"
-                raise self.fail("parse_error", f"'{whole}' at column {column}: a value cannot be "
-                                f"called; did you mean {fixed}?", column)
+                raise self.fail("parse_error", f"'{self._segment(node)}' at column {column}: a "
+                                f"value cannot be called; did you mean {self._times(node)}?",
+                                column)
             raise self.fail("parse_error", f"only plain function names can be called; "
                             f"'{callee}' at column {column} is not one", column)
         name = func.id
@@ -411,6 +415,12 @@ class _Converter:
         if function is None:
             close = difflib.get_close_matches(name.lower(), FUNCTIONS, n=3, cutoff=0.6)
             hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            if not close and len(node.args) == 1:
+                # x(x+1): more often a missing '*' after a variable than a function.
+                if name in CONSTANTS:
+                    hint = f" (did you mean {self._times(node)}?)"
+                elif self.allow_variables and _NAME.match(name):
+                    hint = f" (if {name} is a variable, did you mean {self._times(node)}?)"
             raise self.fail("unknown_function", f"unknown function '{name}' at column {column}"
                             f"{hint}; 'gradcheck --functions' lists the supported ones", column)
         if node.keywords:

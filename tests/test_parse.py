@@ -228,6 +228,9 @@ REFUSED = [
     ("2(x+1)", "parse_error", 1, "did you mean 2*(x+1)?"),
     ("(x+1)(x-1)", "parse_error", 1, "did you mean (x+1)*(x-1)?"),
     ("foo(x)", "unknown_function", 1, "unknown function 'foo'"),
+    ("x(x+1)", "unknown_function", 1, "(if x is a variable, did you mean x*(x+1)?)"),
+    ("y*x(x + 1)", "unknown_function", 3, "(if x is a variable, did you mean x*(x + 1)?)"),
+    ("pi(x+1)", "unknown_function", 1, "(did you mean pi*(x+1)?)"),
     ("x + foo(x)", "unknown_function", 5, "unknown function 'foo'"),
     ("Sin(x)", "unknown_function", 1, "did you mean sin"),
     ("eval(x)", "unknown_function", 1, "unknown function 'eval'"),
@@ -495,3 +498,15 @@ def test_non_finite_point_column_is_under_the_value(text: str, column: int) -> N
     assert caught.value.category == "non_finite_point"
     assert caught.value.column == column
     assert text[column - 1] not in " ="
+
+
+@pytest.mark.parametrize("text", ["foo(x, y)", "x()", "__import__(x)", "Sin(x)"])
+def test_a_missing_star_is_suggested_only_where_it_could_be_one(text: str) -> None:
+    assert "is a variable" not in refused(text).message
+
+
+def test_a_point_value_gets_no_variable_suggestion() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_point("x=foo(1)")
+    assert caught.value.category == "unknown_function"
+    assert "variable" not in caught.value.message and "*" not in caught.value.message
