@@ -41,6 +41,8 @@ from .workers import (
     MIN_MEMORY_MB,
     Limits,
     WorkerPool,
+    load_check_process,
+    run_requests,
     set_up_check_process,
 )
 
@@ -123,12 +125,14 @@ def main(
         "--jobs", "-j", min=1, help="With --file: worker processes [default: one per core].",
         show_default=False)] = None,
     timeout: Annotated[float | None, typer.Option(
-        "--timeout", help=f"With --file: seconds one check may run before it is stopped "
-        f"[default: {DEFAULT_TIMEOUT:g}].", show_default=False, metavar="SECONDS")] = None,
+        "--timeout", help=f"Seconds one check may run (per point) before it is stopped "
+        f"[default with --file: {DEFAULT_TIMEOUT:g}]. A single check given a limit runs in a "
+        f"worker process, as a line of --file does.", show_default=False,
+        metavar="SECONDS")] = None,
     memory_limit: Annotated[int | None, typer.Option(
-        "--memory-limit", min=MIN_MEMORY_MB, help=f"With --file: memory one worker may use, in "
-        f"MB, before its check is stopped [default: {DEFAULT_MEMORY_MB}].", show_default=False,
-        metavar="MB")] = None,
+        "--memory-limit", min=MIN_MEMORY_MB, help=f"Memory a check's worker may use, in MB, "
+        f"before the check is stopped [default with --file: {DEFAULT_MEMORY_MB}].",
+        show_default=False, metavar="MB")] = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Write the report to this file instead of standard output; it "
         "appears only when complete (until then: PATH.partial).", show_default=False,
@@ -152,9 +156,10 @@ def main(
         limits = _limits(timeout, memory_limit)
         raise typer.Exit(check_file(file, options, output_format, report,
                                     jobs=jobs or default_jobs(), limits=limits))
-    for name, value in (("--jobs", jobs), ("--timeout", timeout), ("--memory-limit", memory_limit)):
-        if value is not None:
-            raise typer.BadParameter(f"{name} applies only with --file", param_hint=name)
+    if jobs is not None:
+        raise typer.BadParameter("--jobs applies only with --file", param_hint="--jobs")
+    isolated = timeout is not None or memory_limit is not None
+    limits = _limits(timeout, memory_limit)
     if expression is None:
         raise typer.BadParameter("give an expression, e.g. gradcheck \"x**2\" --at x=3",
                                  param_hint="EXPRESSION")
@@ -165,8 +170,15 @@ def main(
         refused = error_result(expression, error)
         emit([refused], output_format, refused_to_stderr=True, report=report)
         raise typer.Exit(USAGE_ERROR) from None
-    set_up_check_process()  # this process imports torch next, to run the check
-    results = run(request)
+    if not isolated:
+        set_up_check_process()  # this process runs the check itself
+        load_check_process()
+        results = run(request)
+    else:
+        # Stoppable: in a worker process, as a line of a batch (SIGKILL, not a signal).
+        answered: list[tuple[CheckResult, ...]] = []
+        run_requests([request], lambda _, found: answered.append(found), jobs=1, limits=limits)
+        (results,) = answered
     emit(results, output_format, report=report)
     raise typer.Exit(exit_code(results))
 

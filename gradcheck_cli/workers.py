@@ -406,13 +406,7 @@ def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> N
     _die_with_parent(parent)
     try:
         _limit_memory(memory_mb)
-        load_evaluation()
-        # What the imports made lives as long as the worker: out of the collector's
-        # sight, a full collection takes microseconds, not 0.13 s.
-        gc.freeze()
-        import torch
-
-        torch.set_num_threads(1)
+        load_check_process()
     except BaseException as error:  # anything here means: cannot start
         with contextlib.suppress(OSError):
             conn.send(("fatal", f"a worker could not load SymPy and torch while starting under "
@@ -460,6 +454,17 @@ def set_up_check_process() -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
     os.environ["PYTORCH_JIT"] = "0"
+
+
+def load_check_process() -> None:
+    """Load SymPy and torch into a process set up by :func:`set_up_check_process`."""
+    load_evaluation()
+    # What the imports made lives as long as the process: out of the collector's sight,
+    # a full collection takes microseconds, not 0.13 s.
+    gc.freeze()
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _die_with_parent(parent: int) -> None:

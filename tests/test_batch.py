@@ -262,7 +262,7 @@ def test_cli_a_fail_is_exit_code_1_and_warns_are_0(gradcheck: Invoke, tmp_path: 
     ("--file", "examples.txt", "--output", "examples.txt/report.json"),
     ("--file", "examples.txt", "--output", "."),
     ("x**2", "--at", "x=1", "--jobs", "2"),
-    ("x**2", "--at", "x=1", "--timeout", "5"),
+    ("x**2", "--at", "x=1", "--timeout", "0"),
 ])
 def test_cli_usage_errors_are_exit_code_2(gradcheck: Invoke, args: tuple[str, ...],
                                           monkeypatch: pytest.MonkeyPatch) -> None:

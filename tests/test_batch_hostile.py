@@ -181,3 +181,31 @@ def test_a_killed_jsonl_run_keeps_every_finished_line(tmp_path: Path, to_file: b
     assert not any("summary" in r for r in found)
     if to_file:
         assert not target.exists()  # only a complete report stands at the path
+
+
+def test_a_single_check_with_a_timeout_runs_isolated_and_is_stopped() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {TEST_HOOKS_ENV: "1"}
+    start = time.monotonic()
+    expression, point = HANG.split(" @ ")
+    done = subprocess.run([sys.executable, "-m", "gradcheck_cli", expression, "--at", point,
+                           "--timeout", "2", "--format", "json"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 1, done.stderr
+    (found,) = json.loads(done.stdout)["checks"]
+    assert (found["status"], found["category"]) == ("error", "timeout")
+    assert "--timeout 2" in found["message"]
+    assert elapsed < 60
+
+
+def test_a_single_check_with_limits_gives_the_same_values_as_without() -> None:
+    def values(*limits: str) -> list[tuple[float, float]]:
+        done = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x**y", "--at", "x=3,y=4",
+                               "--format", "json", *limits], capture_output=True, text=True,
+                              cwd=REPO, timeout=120, check=True)
+        (found,) = json.loads(done.stdout)["checks"]
+        return [(d["symbolic"], d["autograd"]) for d in found["derivatives"]]
+
+    isolated = values("--timeout", "30", "--memory-limit", "1024")
+    assert isolated == values()
+    assert isolated[0] == (108.0, 108.0)
