@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from . import autograd, symbolic
@@ -49,8 +50,36 @@ def evaluate_request(request: Request) -> tuple[CheckResult, ...]:
         exact[partial] = symbolic.derivative(exact[partial[:-1]], (symbols[partial[-1]],))
     # Printed once, not once per point: SymPy's printer costs as much as a derivative.
     formulas = {partial: symbolic.formula(exact[partial]) for partial in request.partials}
-    return tuple(_run_point(request, point, symbols, exact, formulas)
+    literals = _Float64Literals(expression.tree, symbols)
+    return tuple(_run_point(request, point, symbols, exact, formulas, literals)
                  for point in request.points)
+
+
+class _Float64Literals:
+    """The expression with its literals as the float64s torch computes with, and its
+    partials: built only when a comparison fails and some literal is not a float64."""
+
+    def __init__(self, tree: Node, symbols: Mapping[str, Any]) -> None:
+        self.tree = tree
+        self.symbols = symbols
+        self._inexact: list[Number] | None = None
+        self._exprs: dict[Partial, Any] = {}
+
+    @property
+    def inexact(self) -> list[Number]:
+        """The literals float64 cannot hold, the most changed first."""
+        if self._inexact is None:
+            self._inexact = symbolic.inexact_literals(self.tree)
+        return self._inexact
+
+    def expr(self, partial: Partial) -> Any:
+        """The value (``()``) or a partial, with float64 literals."""
+        if partial not in self._exprs:
+            self._exprs[partial] = \
+                symbolic.to_sympy(self.tree, self.symbols, float64_literals=True) \
+                if partial == () else \
+                symbolic.derivative(self.expr(partial[:-1]), (self.symbols[partial[-1]],))
+        return self._exprs[partial]
 
 
 @dataclass(frozen=True)
@@ -68,6 +97,7 @@ class _Site:
     #: The point as autograd's dtype holds it, exactly; ``None`` where that is the point.
     rounded_point: Mapping[Any, Any] | None
     context: Context
+    literals: _Float64Literals
 
     @property
     def tolerance(self) -> Tolerance:
@@ -79,11 +109,12 @@ class _Site:
 
 
 def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-               exact: Mapping[Partial, Any], formulas: Mapping[Partial, str]) -> CheckResult:
+               exact: Mapping[Partial, Any], formulas: Mapping[Partial, str],
+               literals: _Float64Literals) -> CheckResult:
     expression = request.expression
     floats = tuple((a.name, a.value) for a in point)
     try:
-        site = _site(request, point, symbols, exact, formulas)
+        site = _site(request, point, symbols, exact, formulas, literals)
         computed = autograd.reverse_mode(expression.tree, site.floats, list(request.partials),
                                          request.dtype)
         in_float64 = _Float64Rerun(site)
@@ -100,25 +131,27 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
 
 
 def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
-          exact: Mapping[Partial, Any], formulas: Mapping[Partial, str]) -> _Site:
+          exact: Mapping[Partial, Any], formulas: Mapping[Partial, str],
+          literals: _Float64Literals) -> _Site:
     exact_values = {a.name: symbolic.to_sympy(a.tree, {}) for a in point}
     exact_point = {symbols[name]: value for name, value in exact_values.items()}
     floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
     rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
     context = Context(compute=lambda: written_context(request.expression.tree, exact_values))
     return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, formulas,
-                 exact_point, None if rounded == exact_point else rounded, context)
+                 exact_point, None if rounded == exact_point else rounded, context, literals)
 
 
 def _compare(quantity: str, expr: Any, actual: float, site: _Site,
              in_float64: _Float64Rerun) -> Comparison:
     exact = symbolic.exact_value(expr, site.exact_point)
-    verdict = _rounding(_verdict(quantity, expr, exact, actual, site), exact, (), site, in_float64)
+    verdict = _rounding(_verdict(quantity, (), expr, exact, actual, site), exact, (), site,
+                        in_float64)
     return _comparison(exact, actual, verdict)
 
 
-def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site,
-             along: Any = None) -> Verdict:
+def _verdict(quantity: str, partial: Partial, expr: Any, exact: Exact, actual: float,
+             site: _Site, along: Any = None) -> Verdict:
     verdict = judge(quantity, exact, actual, site.tolerance, site.context)
     if verdict.status is not Status.PASS and site.rounded_point is not None:
         # The dtype cannot hold the point (pi/2): autograd computed at the nearest
@@ -130,7 +163,26 @@ def _verdict(quantity: str, expr: Any, exact: Exact, actual: float, site: _Site,
                               f"{site.dtype} cannot hold this point exactly ({verdict.message}); "
                               f"at the nearest {site.dtype} point {shown}, the exact {quantity} is "
                               f"{fmt(nearest.value)} and autograd agrees")
+    if verdict.status is not Status.PASS and site.dtype == "float64" and site.literals.inexact:
+        # sin(99999999999999999999): torch computes with the literal 1e20, as Python
+        # reads it. Ask what the exact answer is with the literals torch has.
+        point = site.exact_point if site.rounded_point is None else site.rounded_point
+        held = symbolic.exact_value(site.literals.expr(partial), point, along)
+        if judge(quantity, held, actual, site.tolerance, site.context).status is Status.PASS:
+            literal = site.literals.inexact[0]
+            verdict = Verdict(Status.WARN, "rounded_literal",
+                              f"the literal {literal.text} is not a float64; torch computes with "
+                              f"{_as_held(float(literal.value))} ({verdict.message}); with the literals "
+                              f"as float64 holds them, the exact {quantity} is "
+                              f"{fmt(held.value)} and autograd agrees")
     return verdict
+
+
+def _as_held(value: float) -> str:
+    """A float64 written out far enough to show how it differs from the literal."""
+    if value.is_integer() and abs(value) < 1e22:
+        return str(int(value))
+    return f"{Decimal(value):.20g}"
 
 
 def _comparison(exact: Exact | None, actual: float, verdict: Verdict,
@@ -184,7 +236,7 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
             # (sqrt(x**2 + y**2) at the origin).
             comparison = _at_kink(partial, actual, site, [], [])
         else:
-            verdict = _verdict(quantity, expr, exact, actual, site, along)
+            verdict = _verdict(quantity, partial, expr, exact, actual, site, along)
             verdict = second_opinions(
                 verdict, exact, actual, finite_difference=finite_difference,
                 forward_mode=forward_mode, tolerance=site.tolerance,

@@ -53,15 +53,34 @@ def exact_float(value: float) -> sp.Expr:
     return sp.Rational(value) if math.isfinite(value) else sp.nan
 
 
-def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol]) -> sp.Expr:
-    """The SymPy expression of a tree; numbers stay exact."""
+def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol], *,
+             float64_literals: bool = False) -> sp.Expr:
+    """The SymPy expression of a tree; numbers stay exact.
+
+    With ``float64_literals``, each literal is instead the float64 torch computes with
+    (99999999999999999999 is 1e20, 0.1 is 0.1000000000000000055...), exactly.
+    """
     if isinstance(node, Number):
+        if float64_literals:
+            return exact_float(float(node.value))
         return sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(node.text)
     if isinstance(node, Constant):
         return sp.pi if node.name == "pi" else sp.E
     if isinstance(node, Variable):
         return symbols[node.name]
-    return _combine(node, [to_sympy(child, symbols) for child in children(node)])
+    return _combine(node, [to_sympy(child, symbols, float64_literals=float64_literals)
+                           for child in children(node)])
+
+
+def inexact_literals(tree: Node) -> list[Number]:
+    """The literals float64 cannot hold exactly, the most changed by rounding first."""
+    def change(number: Number) -> sp.Expr:
+        exact = to_sympy(number, {})
+        return abs(exact_float(float(number.value)) - exact) / abs(exact)
+
+    inexact = [n for n in walk(tree) if isinstance(n, Number) and n.value != 0
+               and to_sympy(n, {}) != exact_float(float(n.value))]
+    return sorted(inexact, key=change, reverse=True)
 
 
 def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:

@@ -395,6 +395,30 @@ def test_rounded_point_away_from_a_pole() -> None:
     assert check("sin(x)", "x=pi").status is PASS              # within the default atol
 
 
+def test_a_literal_float64_cannot_hold_explains_the_difference() -> None:
+    # torch computes sin(1e20), the float64 nearest 99999999999999999999; SymPy the
+    # sine of the integer. Both right; the literal is the reason, not autograd.
+    result = check("sin(99999999999999999999)*x", "x=1")
+    exact = float(sympy.sin(sympy.Integer(99999999999999999999)).evalf(30))
+    assert result.value is not None
+    assert result.status is WARN
+    for comparison in (result.value, *result.derivatives):
+        assert (comparison.status, comparison.category) == (WARN, "rounded_literal")
+        assert comparison.symbolic == pytest.approx(exact, rel=1e-15)
+        assert comparison.autograd == math.sin(1e20)
+        assert "the literal 99999999999999999999 is not a float64; torch computes with " \
+               "100000000000000000000" in (comparison.message or "")
+    assert abs(exact - math.sin(1e20)) > 0.3   # a real difference, not a rounding one
+
+
+def test_an_inexact_literal_does_not_excuse_a_real_failure() -> None:
+    # 0.1 is not a float64 either, but with 0.1 as float64 holds it the exact derivative
+    # is still 0: autograd's nan stays a failure, named as before.
+    (d,) = check("0.1*x*sqrt(x)", "x=0").derivatives
+    assert (d.status, d.category) == (FAIL, "autograd_nan")
+    assert "literal" not in (d.message or "")
+
+
 # Points a hair away from a kink are ordinary points: the exact derivative exists.
 # (expression, point, derivatives computed by hand)
 NEAR_KINKS = [
