@@ -174,7 +174,7 @@ _ROWS: tuple[Function, ...] = (
     _row("softplus", 1, "log(1 + exp(x))", lambda sp, a: sp.log(1 + sp.exp(a)),
          lambda t, a: t.nn.functional.softplus(a), _softplus_float,
          "torch.nn.functional.softplus"),
-    _row("relu", 1, "max(0, x)", lambda sp, a: sp.Max(0, a), lambda t, a: t.relu(a),
+    _row("relu", 1, "max(0, x)", lambda sp, a: _extremum(sp, sp.Max, 0, a), lambda t, a: t.relu(a),
          lambda a: max(0.0, a), "torch.relu", kink=lambda a: a,
          convention="PyTorch takes relu'(0) = 0"),
     _row("erf", 1, "error function", lambda sp, a: sp.erf(a), lambda t, a: t.erf(a), math.erf,

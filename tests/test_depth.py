@@ -516,6 +516,7 @@ def test_underflow_is_a_warning_not_a_silent_pass(expression: str, point: str,
 @pytest.mark.parametrize(("expression", "point", "undefined"), [
     ("x + 0/0", "x=1", "0/0"),               # SymPy folds it to nan, whose derivative it calls 0
     ("max(x, acos(2))", "x=1", "acos(2)"),   # SymPy's Max refuses a number that is not real
+    ("relu(acos(2))*x", "x=1", "acos(2)"),
     ("min(y*x, 0/0)", "x=1,y=2", "0/0"),
 ])
 def test_an_expression_undefined_everywhere_has_no_derivative(expression, point, undefined):
