@@ -9,8 +9,11 @@ derivative as SymPy writes it is what the user wants to see.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +104,16 @@ def formula(expr: sp.Expr) -> str:
     return str(expr)
 
 
+def at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """``expr`` with the point's values put in, exactly; ``nan`` where SymPy refuses to
+    build it there (``Max`` of a complex number, a comparison with ``nan``): it has no
+    real value at that point."""
+    try:
+        return expr.xreplace(dict(point))
+    except (ValueError, TypeError):
+        return sp.nan
+
+
 def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
                 along: sp.Symbol | None = None) -> Exact:
     """The value of ``expr`` at an exact point, falling back to a limit where undefined.
@@ -111,7 +124,7 @@ def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     fast = _ordinary_value(expr, point)
     if fast is not None:
         return fast
-    direct = classify(expr.xreplace(dict(point)))
+    direct = classify(at(expr, point))
     if direct.kind in REAL_KINDS:
         return direct
     limited = limit_value(expr, point, along)
@@ -185,14 +198,62 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
     others = {s: v for s, v in point.items() if s != symbol}
     # DiracDelta is 0 on either side of its point (SymPy's limit can hang on it); a
     # jump there is found from the lower derivative instead.
-    reduced = expr.xreplace(others).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    reduced = at(expr, others).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    if not non_smooth_at(reduced, point):
+        # Nothing piecewise switches here, so a finite value at the point is the limit
+        # from both sides (elementary functions are continuous where they are finite),
+        # found without SymPy's series expansions.
+        here = classify(at(reduced, {symbol: point[symbol]}))
+        if here.kind is Kind.FINITE:
+            return here, here
     sides = []
     for direction in ("-", "+"):
         try:
-            sides.append(classify(sp.limit(reduced, symbol, point[symbol], direction)))
-        except (ValueError, NotImplementedError, TypeError, ZeroDivisionError):
+            with _time_budget(LIMIT_SECONDS):
+                sides.append(classify(sp.limit(reduced, symbol, point[symbol], direction)))
+        except _TooSlowError:
+            sides.append(Exact(math.nan, Kind.UNDEFINED,
+                               f"no limit found within {LIMIT_SECONDS:g} s"))
+        except (ValueError, NotImplementedError, TypeError, ZeroDivisionError, RecursionError,
+                AttributeError):
             sides.append(Exact(math.nan, Kind.UNDEFINED, "no limit"))
     return sides[0], sides[1]
+
+
+#: Seconds SymPy may spend on one one-sided limit. Its series expansions can run away
+#: (max(1, max(x, 1)) at -1 went on for minutes); past this the limit counts as not
+#: found. A computation stuck in C, which no signal interrupts, is for the worker's
+#: --timeout to stop.
+LIMIT_SECONDS = 1.0
+
+
+class _TooSlowError(Exception):
+    """The time budget of a SymPy computation ran out."""
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Raise :class:`_TooSlowError` in the block once ``seconds`` have passed, where a timer
+    signal is ours to use: the main thread, no other SIGALRM handler, no timer running.
+    Elsewhere (a library caller's thread, a caller's own alarm) the block runs unbounded.
+    """
+    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TooSlowError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
@@ -242,6 +303,8 @@ def classify(value: Any) -> Exact:
     if not number.is_number or number.has(sp.DiracDelta, sp.AccumBounds):
         return Exact(math.nan, Kind.UNDEFINED, str(value))
     real, imag = number.as_real_imag()
+    if sp.nan in (real, imag):  # erfc(zoo): a function SymPy cannot evaluate there
+        return Exact(math.nan, Kind.UNDEFINED, str(value))
     if imag != 0 and abs(imag) > abs(real) * sp.Float(10) ** (4 - PRECISION):
         return Exact(math.nan, Kind.COMPLEX, str(number.evalf(SHOWN_DIGITS)))
     if not real.is_Number:
@@ -262,7 +325,7 @@ def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:
     numerically tiny but not structurally 0 (an identity SymPy did not apply) is
     settled by ``equals``.
     """
-    at_point = expr.xreplace(dict(point))
+    at_point = at(expr, point)
     if at_point == 0:
         return True
     exact = classify(at_point)

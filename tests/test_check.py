@@ -738,3 +738,33 @@ def test_an_exception_inside_sympy_or_torch_becomes_an_error_result_per_point(mo
     for result in results:
         assert result.status is Status.ERROR and result.category == "internal_error"
         assert result.message == "the check could not be completed: ValueError: SymPy said no"
+
+
+def test_a_sympy_computation_past_its_time_budget_is_stopped() -> None:
+    import threading
+    import time
+
+    from gradcheck_cli.symbolic import _time_budget, _TooSlowError
+
+    start = time.monotonic()
+    with pytest.raises(_TooSlowError), _time_budget(0.2):
+        while True:
+            pass
+    assert time.monotonic() - start < 5
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL   # put back as it was
+    # Off the main thread no signal can be used: the block runs to its end, unbounded.
+    finished = []
+    thread = threading.Thread(target=lambda: finished.append(_run_in_budget()))
+    thread.start()
+    thread.join()
+    assert finished == ["done"]
+
+
+def _run_in_budget() -> str:
+    import time
+
+    from gradcheck_cli.symbolic import _time_budget
+
+    with _time_budget(0.05):
+        time.sleep(0.2)
+    return "done"

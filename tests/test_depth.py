@@ -529,3 +529,26 @@ def test_an_expression_undefined_everywhere_has_no_derivative(expression, point,
         assert derivative.symbolic is None, derivative  # not 0
         assert derivative.status is not Status.PASS
         assert f"({undefined} is" in derivative.message
+
+
+@pytest.mark.parametrize(("expression", "point", "category"), [
+    ("min(acosh(y), x)", "x=1,y=0", "undefined"),              # Min of I*pi/2 at the point
+    ("erfc(2/y)", "y=0", "undefined"),                         # erfc(zoo) has no value
+    ("relu(x**0.5)", "x=-2.5", "undefined"),
+    ("min(atan2(atan(1), asin(2)), x)", "x=1", "undefined"),   # SymPy's Min took minutes
+])
+def test_values_sympy_refuses_to_build_are_undefined_not_internal_errors(expression, point,
+                                                                         category):
+    result = check(expression, point)
+    assert result.value is not None
+    assert result.value.category == category, result.value.message
+    assert all(d.category != "internal_error" for d in result.derivatives)
+
+
+def test_a_tie_over_an_interval_is_no_kink():
+    # max(x, 1) is 1 all around x = -1, so the outer max ties on a whole interval and is
+    # constant there: the derivative is 0, found without SymPy's limits (which ran for
+    # minutes on the Heaviside in it).
+    result = check("max(1, max(x, 1))", "x=-1")
+    (d,) = result.derivatives
+    assert (result.status, d.category, d.symbolic, d.autograd) == (Status.PASS, "ok", 0.0, 0.0)
