@@ -83,23 +83,16 @@ def _extremum(sp: Any, which: Any, a: Any, b: Any) -> Any:
     # so the exact value is undefined, as torch's nan is. SymPy's Max refuses such a
     # number, or spends minutes deciding it (min(atan2(1, asin(2)), x)): decide first,
     # numerically, for the operands that are numbers.
+    from .compare import REAL_KINDS
+    from .symbolic import classify  # imports SymPy, so only when SymPy is in use
+
     for operand in (a, b):
-        if getattr(operand, "is_number", False) and not _is_real_number(sp, operand):
+        if getattr(operand, "is_number", False) and classify(operand).kind not in REAL_KINDS:
             return sp.nan
     try:
         return which(a, b)
     except ValueError:
         return sp.nan
-
-
-def _is_real_number(sp: Any, number: Any) -> bool:
-    try:
-        real, imag = number.evalf(30).as_real_imag()
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return False
-    if sp.nan in (real, imag) or not (real.is_Number and imag.is_Number):
-        return False
-    return bool(imag == 0 or abs(imag) <= abs(real) * sp.Float(10) ** -26)
 
 
 def _sympy_sum(sp: Any, a: Any) -> Any:

@@ -77,13 +77,13 @@ def to_sympy(node: Node, symbols: Mapping[str, sp.Symbol], *,
 
 def inexact_literals(tree: Node) -> list[Number]:
     """The literals float64 cannot hold exactly, the most changed by rounding first."""
-    def change(number: Number) -> sp.Expr:
-        exact = to_sympy(number, {})
-        return abs(exact_float(float(number.value)) - exact) / abs(exact)
-
-    inexact = [n for n in walk(tree) if isinstance(n, Number) and n.value != 0
-               and to_sympy(n, {}) != exact_float(float(n.value))]
-    return sorted(inexact, key=change, reverse=True)
+    changes = []
+    for number in walk(tree):
+        if isinstance(number, Number) and number.value != 0:
+            exact, held = to_sympy(number, {}), exact_float(float(number.value))
+            if held != exact:
+                changes.append((abs(held - exact) / abs(exact), number))
+    return [number for _, number in sorted(changes, key=lambda c: c[0], reverse=True)]
 
 
 def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
