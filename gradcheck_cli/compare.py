@@ -41,6 +41,7 @@ class Kind(str, Enum):
     COMPLEX_INF = "complex_inf"  # an infinity of no definite sign (1/x at 0)
     COMPLEX = "complex"          # not real: outside the real domain
     UNDEFINED = "undefined"      # nan, or no value at all (0/0 with no limit)
+    UNCERTAIN = "uncertain"      # a real number whose digits could not be certified
 
 
 #: Kinds that are a definite real number or a signed infinity.
@@ -55,6 +56,9 @@ class Exact:
     kind: Kind
     text: str             # the value at full precision, or SymPy's word for it
     by_limit: bool = False
+    #: Why the value is not certain to the digits shown, where it is not: a zero that
+    #: was not proved (``0 to within 1e-160``). ``None`` for a certified value.
+    doubt: str | None = None
 
 
 def real_value(exact: Exact) -> float | None:
@@ -204,12 +208,28 @@ def judge(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
           context: Context | None = None) -> Verdict:
     """The verdict on autograd's ``actual`` against the ``exact`` value of ``quantity``."""
     handler = _JUDGES[exact.kind]
-    return handler(quantity, exact, actual, tolerance, context or _NOTHING_FOUND)
+    verdict = handler(quantity, exact, actual, tolerance, context or _NOTHING_FOUND)
+    if exact.doubt is None:
+        return verdict
+    if verdict.status is Status.PASS:
+        return Verdict(Status.WARN, "uncertain",
+                       f"the exact {quantity} is not certain: {exact.doubt}; autograd gives "
+                       f"{fmt(actual)}, which agrees with 0")
+    return Verdict(verdict.status, verdict.category, f"{verdict.message} ({exact.doubt})")
 
 
 def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
             context: Context) -> Verdict:
     s, a = exact.value, actual
+    if exact.by_limit and context.undefined:
+        # (1+x)**(1/x) at 0: torch's 1**inf is 1, but as written there is no value here.
+        if math.isfinite(a) and tolerance.close(a, s):
+            return Verdict(Status.WARN, "removable",
+                           f"undefined as written at this point ({context.undefined}); autograd "
+                           f"gives {fmt(a)}, which is the limit of the {quantity}")
+        return Verdict(Status.WARN, "removable",
+                       f"undefined as written at this point ({context.undefined}), so autograd "
+                       f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
     if math.isfinite(a):
         if tolerance.close(a, s):
             return OK
@@ -298,6 +318,13 @@ def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                    f"autograd gives {fmt(actual)}")
 
 
+def _uncertain(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
+               context: Context) -> Verdict:
+    return Verdict(Status.WARN, "uncertain",
+                   f"the exact {quantity} could not be certified: {exact.text}; autograd gives "
+                   f"{fmt(actual)}, which is not checked")
+
+
 _JUDGES = {
     Kind.FINITE: _finite,
     Kind.OVERFLOW: _overflow,
@@ -307,6 +334,7 @@ _JUDGES = {
     Kind.COMPLEX_INF: _complex_infinity,
     Kind.COMPLEX: _complex,
     Kind.UNDEFINED: _undefined,
+    Kind.UNCERTAIN: _uncertain,
 }
 
 

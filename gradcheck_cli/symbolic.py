@@ -1,9 +1,8 @@
 """Tree -> SymPy: exact derivatives and their values at a point.
 
 This side is the mathematics: SymPy with real symbols, numbers kept exact (``0.1`` is
-1/10), values computed at 20 significant digits (30 where they are zero, tiny, huge or
-not finite), and a limit taken where plain
-substitution is undefined. It never runs ``simplify``: it is unbounded, and the
+1/10), values certified to the digits shown (:mod:`certify`), and a limit taken where
+plain substitution is undefined. It never runs ``simplify``: it is unbounded, and the
 derivative as SymPy writes it is what the user wants to see.
 """
 
@@ -19,8 +18,9 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.core.evalf import PrecisionExhausted
 
-from . import differentiate
+from . import certify, differentiate
 from .compare import REAL_KINDS, Exact, Kind
 from .functions import FUNCTIONS
 from .parse import (
@@ -39,9 +39,6 @@ from .parse import (
 #: Significant digits of an exact value before it is rounded to float64, where it is
 #: zero, tiny, huge, non-finite or complex (the hard cases: a cancellation, a pole).
 PRECISION = 30
-#: Significant digits of a value of ordinary size: enough for a float64 (about 16) to
-#: come out correctly rounded, and a third cheaper than 30 on the benchmark's checks.
-ORDINARY_PRECISION = 20
 #: Significant digits of an exact value as shown in messages.
 SHOWN_DIGITS = 15
 
@@ -116,45 +113,20 @@ def at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
 
 def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
                 along: sp.Symbol | None = None) -> Exact:
-    """The value of ``expr`` at an exact point, falling back to a limit where undefined.
+    """The certified value of ``expr`` at an exact point, falling back to a limit where
+    it is undefined.
 
     For a partial derivative, ``along`` is its variable: the limit is taken along it
     (in another variable it would be a different quantity).
     """
-    fast = _ordinary_value(expr, point)
-    if fast is not None:
-        return fast
+    certified = certify.value(expr, point)
+    if certified is not None:
+        return certified
     direct = classify(at(expr, point))
-    if direct.kind in REAL_KINDS:
+    if direct.kind in REAL_KINDS or direct.kind is Kind.UNCERTAIN:
         return direct
     limited = limit_value(expr, point, along)
     return limited if limited is not None else direct
-
-
-#: Outside this range of magnitudes, ``_ordinary_value`` leaves a value to exact
-#: substitution: a near-pole (huge) or a cancellation (tiny) is where it is unreliable.
-_ORDINARY = (1e-12, 1e12)
-
-
-def _ordinary_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> Exact | None:
-    """The value by ``evalf(subs=...)``, about twice as fast as exact substitution, or None.
-
-    evalf with ``subs`` evaluates at ORDINARY_PRECISION digits (raising its working
-    precision where terms cancel) without rebuilding the expression,
-    but at a singular point it can return a huge finite number (asin'(1) came out as
-    1.8e75, not zoo). So only a real result of ordinary size is taken; zero, tiny,
-    huge and non-finite results go the exact way.
-    """
-    try:
-        number = expr.evalf(ORDINARY_PRECISION, subs=dict(point))
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return None
-    if not number.is_Float:
-        return None
-    value = float(number)
-    if not _ORDINARY[0] <= abs(value) <= _ORDINARY[1]:
-        return None
-    return Exact(value, Kind.FINITE, repr(value))
 
 
 def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
@@ -209,7 +181,7 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
     sides = []
     for direction in ("-", "+"):
         try:
-            with _time_budget(LIMIT_SECONDS):
+            with time_budget(LIMIT_SECONDS):
                 sides.append(classify(sp.limit(reduced, symbol, point[symbol], direction)))
         except _TooSlowError:
             sides.append(Exact(math.nan, Kind.UNDEFINED,
@@ -232,7 +204,7 @@ class _TooSlowError(Exception):
 
 
 @contextlib.contextmanager
-def _time_budget(seconds: float) -> Iterator[None]:
+def time_budget(seconds: float) -> Iterator[None]:
     """Raise :class:`_TooSlowError` in the block once ``seconds`` have passed, where a timer
     signal is ours to use: the main thread, no other SIGALRM handler, no timer running.
     Elsewhere (a library caller's thread, a caller's own alarm) the block runs unbounded.
@@ -285,7 +257,7 @@ def sides(expr: sp.Expr, lowers: list[sp.Expr], symbol: sp.Symbol,
 
 
 def classify(value: Any) -> Exact:
-    """Evaluate a SymPy value numerically and say what it is."""
+    """Evaluate a SymPy value (no free symbols) numerically, certified, and say what it is."""
     if value is sp.zoo:
         return Exact(math.inf, Kind.COMPLEX_INF, "zoo")
     if value is sp.oo:
@@ -294,28 +266,57 @@ def classify(value: Any) -> Exact:
         return Exact(-math.inf, Kind.NEG_INF, "-oo")
     if value is sp.nan:
         return Exact(math.nan, Kind.UNDEFINED, "nan")
+    certified = certify.value(value)
+    if certified is not None:
+        return certified
     try:
-        number = sp.N(value, PRECISION)
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
-        return Exact(math.nan, Kind.UNDEFINED, str(value))
+        return _classify_exactly(value)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, RecursionError,
+            AttributeError, NotImplementedError):
+        # A truth value SymPy cannot decide (zoo*erf(zoo) compared with 0), a number too
+        # large to write out: no real value that SymPy can name.
+        return Exact(math.nan, Kind.UNDEFINED, _shown(value))
+
+
+def _classify_exactly(value: Any) -> Exact:
+    """What :func:`certify.value` left: poles, values outside the real domain, and
+    functions it has no mpmath form for, by SymPy's own evaluation."""
+    number = sp.N(value, PRECISION)
     if number in (sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan):
         return classify(number)
     if not number.is_number or number.has(sp.DiracDelta, sp.AccumBounds):
-        return Exact(math.nan, Kind.UNDEFINED, str(value))
+        return Exact(math.nan, Kind.UNDEFINED, _shown(value))
     real, imag = number.as_real_imag()
     if sp.nan in (real, imag):  # erfc(zoo): a function SymPy cannot evaluate there
-        return Exact(math.nan, Kind.UNDEFINED, str(value))
+        return Exact(math.nan, Kind.UNDEFINED, _shown(value))
     if imag != 0 and abs(imag) > abs(real) * sp.Float(10) ** (4 - PRECISION):
         return Exact(math.nan, Kind.COMPLEX, str(number.evalf(SHOWN_DIGITS)))
     if not real.is_Number:
-        return Exact(math.nan, Kind.UNDEFINED, str(value))
-    as_float = float(real)
+        return Exact(math.nan, Kind.UNDEFINED, _shown(value))
+    # A real number that the certified evaluation could not settle: SymPy's strict
+    # evaluation at two precisions must agree on it, or it is uncertain.
+    try:
+        low = sp.re(value).evalf(PRECISION, strict=True, maxn=1000)
+        high = sp.re(value).evalf(2 * PRECISION, strict=True, maxn=2000)
+    except PrecisionExhausted:
+        low = high = None
+    if low is None or high is None or not low.is_Float or \
+            abs(low - high) > abs(high) * sp.Float(10) ** (-SHOWN_DIGITS - 2):
+        return Exact(math.nan, Kind.UNCERTAIN,
+                     f"SymPy's evaluations of {_shown(value)} at {PRECISION} and "
+                     f"{2 * PRECISION} digits do not agree")
+    as_float = float(high)
     if math.isinf(as_float):
-        return Exact(as_float, Kind.OVERFLOW, str(real.evalf(SHOWN_DIGITS)))
-    if as_float == 0 and real != 0:
-        return Exact(0.0, Kind.UNDERFLOW, str(real.evalf(SHOWN_DIGITS)))
-    # Printing a SymPy number costs more than computing it; the float says as much.
+        return Exact(as_float, Kind.OVERFLOW, str(high.evalf(SHOWN_DIGITS)))
+    if as_float == 0 and high != 0:
+        return Exact(0.0, Kind.UNDERFLOW, str(high.evalf(SHOWN_DIGITS)))
     return Exact(as_float, Kind.FINITE, repr(as_float))
+
+
+def _shown(value: Any) -> str:
+    """A SymPy value in words, short enough for a message."""
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:

@@ -1,0 +1,357 @@
+"""Certified exact values: a SymPy expression at an exact point, to the digits shown.
+
+SymPy's ``evalf`` is fast but not always right. A function of an argument that lost
+its digits to cancellation is evaluated as though the argument were exact, even with
+``strict=True``: ``erf(log(1 + erf(-30))/1000)`` comes out as -0.395 at 30 digits and as
+-0.441 at 50, where the truth is -0.799. A fixed precision is no better: at 30 digits
+``1 + erf(-30)`` (about 2.6e-393) is noise, and so is its logarithm.
+
+So this module evaluates the expression itself, node by node with mpmath, at one
+working precision for the whole tree, and raises the precision until two evaluations
+in a row (at P and 2P bits) give the same float64 and the same :data:`SHOWN_DIGITS`
+significant digits. That is how Herbie computed its ground truth before Rival: each
+doubling of the precision shrinks every rounding error by a factor of 2**P, so two
+results that agree to the digits shown have converged to them. mpmath's functions are
+accurate to the working precision for exact inputs, and its exponent range is
+unbounded: 1e434 and 1e-393 are ordinary numbers to it.
+
+What it does not settle, it leaves to the caller (``None``), which then takes SymPy's
+exact route (substitution, limits):
+
+* a pole or an undefined form (a division by zero, ``log(0)``) and a value that is not
+  real: the exact route classifies them;
+* a discontinuous function (``sign``, ``Heaviside``, ``atan2`` across its cut) of an
+  argument so small that it may be exactly 0: only exact arithmetic can tell;
+* a node it has no mpmath form for.
+
+A value that keeps shrinking as the precision grows is probably exactly 0
+(``sin(x)**2 + cos(x)**2 - 1``): SymPy is asked to prove it (``equals(0)``, within
+:data:`ZERO_PROOF_SECONDS`). Proved, it is 0. Not proved, it is reported as 0 *to
+within* the last bound, with a doubt attached: never as residue like 1e-165.
+A value whose digits do not settle within :data:`MAX_BITS` is uncertain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import mpmath
+import sympy as sp
+
+from .compare import Exact, Kind
+from .sympy_functions import lgamma
+
+#: Significant digits of an exact value as shown in messages and JSON ``symbolic_text``
+#: where float64 cannot hold it; the certified evaluation settles at least these.
+SHOWN_DIGITS = 15
+#: The first working precision, in bits (float64 has 53).
+START_BITS = 96
+#: The highest working precision tried, in bits (about 2,470 decimal digits): enough
+#: for ``1 + erf(-30)`` (2.6e-393 out of 1), and cheap enough to try on every line.
+MAX_BITS = 8192
+#: Seconds SymPy may spend proving that a value which vanishes at every precision is 0.
+ZERO_PROOF_SECONDS = 1.0
+
+_FLOAT64_MAX = mpmath.mpf("1.7976931348623157e308")
+_FLOAT64_TINY = mpmath.mpf(2) ** -1075  # half the smallest subnormal: below it, 0
+
+
+class _UnsettledError(Exception):
+    """This evaluation cannot give a certified real number: take SymPy's exact route."""
+
+
+class _NeedsPrecisionError(Exception):
+    """A decision (a sign, a domain edge, a pole) hangs on a number within this precision's
+    rounding of 0: try again with more bits, and at the last, take the exact route."""
+
+
+def value(expr: Any, point: Mapping[Any, Any] | None = None,
+          prove_zero: Callable[[], bool | None] | None = None) -> Exact | None:
+    """The certified value of ``expr`` with the ``point``'s symbols given their exact values.
+
+    Returns ``None`` where mpmath cannot settle it (see the module's docstring).
+    ``prove_zero`` tells whether the value is exactly 0 (``None``: not known); by default
+    SymPy's ``equals(0)`` on the substituted expression, within a time budget.
+    """
+    point = point or {}
+    # Evaluations that went through, at rising precision: (bits, value).
+    tried: list[tuple[int, Any]] = []
+    bits = START_BITS
+    try:
+        while bits <= MAX_BITS:
+            try:
+                current = _evaluate(expr, point, bits)
+            except _NeedsPrecisionError:
+                tried.clear()  # a precision too low to decide cannot be compared with
+            else:
+                if tried and _settled(tried[-1][1], current):
+                    return _exact(current)
+                tried.append((bits, current))
+            bits *= 2
+    except _UnsettledError:
+        return None
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError, ArithmeticError):
+        return None
+    if len(tried) < 2:
+        return None  # a decision near 0 that no precision settled: the exact route
+    (_, before), (last_bits, last) = tried[-2], tried[-1]
+    if _vanishing(before, last, last_bits):
+        # The value shrank with the rounding: a zero the arithmetic cannot see (its
+        # terms cancel exactly). Ask SymPy for a proof.
+        proved = (prove_zero or _prover(expr, point))()
+        if proved:
+            return Exact(0.0, Kind.FINITE, "0")
+        bound = max(abs(before), abs(last)) * 4
+        exponent = int(mpmath.floor(mpmath.log10(bound))) + 1 if bound else -int(last_bits * 0.3)
+        return Exact(0.0, Kind.FINITE, f"0 (to within 1e{exponent}, not proved)",
+                     doubt=f"it is 0 to within 1e{exponent} at every precision tried, but not "
+                           "proved to be exactly 0")
+    return Exact(math.nan, Kind.UNCERTAIN,
+                 f"its digits did not settle at up to {MAX_BITS} bits of working precision "
+                 f"(about {int(MAX_BITS * math.log10(2))} digits)")
+
+
+def _settled(a: Any, b: Any) -> bool:
+    """Two evaluations at P and 2P bits agree on everything that is reported."""
+    if a == b:
+        return True
+    if mpmath.sign(a) != mpmath.sign(b):
+        return False
+    if _float(a) != _float(b):
+        return False
+    return bool(mpmath.nstr(a, SHOWN_DIGITS + 2) == mpmath.nstr(b, SHOWN_DIGITS + 2)) or \
+        abs(a - b) <= abs(b) * mpmath.mpf(10) ** -(SHOWN_DIGITS + 3)
+
+
+def _vanishing(before: Any, last: Any, bits: int) -> bool:
+    """The value fell with the doubling of the precision, to near the last one's noise."""
+    return bool(abs(last) < mpmath.mpf(2) ** (-bits // 2) and abs(last) <= abs(before))
+
+
+def _float(x: Any) -> float:
+    """The float64 nearest to ``x`` (inf beyond the range, 0 below it)."""
+    if abs(x) > _FLOAT64_MAX:
+        return math.copysign(math.inf, float(mpmath.sign(x)))
+    return float(x)
+
+
+def shown(x: Any) -> str:
+    """An mpmath number at :data:`SHOWN_DIGITS` digits; a power of ten whose exponent
+    has more than 15 digits itself (erfc(1e300)) as ``10^(exponent)``."""
+    exponent = mpmath.floor(mpmath.log10(abs(x))) if x else 0
+    if abs(exponent) < 10**15:
+        return str(mpmath.nstr(x, SHOWN_DIGITS, min_fixed=1, max_fixed=0))
+    sign = "-" if x < 0 else ""
+    return f"{sign}10^({mpmath.nstr(mpmath.log10(abs(x)), SHOWN_DIGITS)})"
+
+
+def _exact(x: Any) -> Exact:
+    as_float = _float(x)
+    if math.isinf(as_float):
+        return Exact(as_float, Kind.OVERFLOW, shown(x))
+    if x != 0 and abs(x) <= _FLOAT64_TINY:
+        return Exact(0.0, Kind.UNDERFLOW, shown(x))
+    if as_float == 0 and x != 0:
+        # Between half the smallest subnormal and it: float64's nearest is not 0.
+        as_float = math.copysign(5e-324, float(mpmath.sign(x)))
+    return Exact(as_float, Kind.FINITE, repr(as_float))
+
+
+def _prover(expr: Any, point: Mapping[Any, Any]) -> Callable[[], bool | None]:
+    def prove() -> bool | None:
+        from .symbolic import at, time_budget  # the exact route, imported where needed
+        try:
+            with time_budget(ZERO_PROOF_SECONDS):
+                here = at(expr, point)
+                return True if here == 0 else here.equals(0)
+        except Exception:  # the proof is optional: any failure leaves it unproved
+            return None
+    return prove
+
+
+# -- evaluation at one working precision ------------------------------------------------
+
+
+def _evaluate(expr: Any, point: Mapping[Any, Any], bits: int) -> Any:
+    with mpmath.workprec(bits):
+        memo: dict[Any, Any] = {}
+        result = _node(expr, point, memo)
+        return +result
+
+
+def _node(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
+    if expr in memo:
+        return memo[expr]
+    result = _compute(expr, point, memo)
+    if isinstance(result, mpmath.mpc) or not mpmath.isfinite(result):
+        raise _UnsettledError  # not real, or a pole: the exact route says which
+    memo[expr] = result
+    return result
+
+
+def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
+    if expr.is_Symbol:
+        if expr not in point:
+            raise _UnsettledError
+        return _node(point[expr], {}, memo)
+    if expr.is_Integer:
+        return mpmath.mpf(int(expr))
+    if expr.is_Rational:
+        return mpmath.mpf(int(expr.p)) / int(expr.q)
+    if expr.is_Float:
+        return mpmath.mpf(expr._mpf_)
+    constant = _CONSTANTS.get(expr)
+    if constant is not None:
+        return +constant()
+    args = [_node(a, point, memo) for a in expr.args]
+    if isinstance(expr, sp.Add):
+        return mpmath.fsum(args)
+    if isinstance(expr, sp.Mul):
+        return mpmath.fprod(args)
+    if isinstance(expr, sp.Pow):
+        return _power(expr, *args)
+    function = _FUNCTIONS.get(type(expr))
+    if function is not None:
+        return function(*args)
+    guarded = _DISCONTINUOUS.get(type(expr))
+    if guarded is not None:
+        return guarded(*args)
+    raise _UnsettledError
+
+
+def _power(expr: Any, base: Any, exponent: Any) -> Any:
+    if expr.exp.is_Integer:
+        if expr.exp < 0:
+            _decide(base)  # 1/0 is a pole: the exact route
+        return mpmath.power(base, int(expr.exp))
+    _decide(base)
+    if base < 0:
+        raise _UnsettledError  # not real (or a real root SymPy takes as complex): exact route
+    if expr.exp == sp.S.Half:
+        return mpmath.sqrt(base)
+    return mpmath.power(base, exponent)
+
+
+def _near_zero(x: Any) -> bool:
+    """Small enough that it may be an exact 0 seen through rounding."""
+    return bool(abs(x) < mpmath.mpf(2) ** (-mpmath.mp.prec // 2))
+
+
+def _decide(x: Any) -> None:
+    """A branch is taken on the sign of ``x``: it must be clear of rounding's 0."""
+    if _near_zero(x):
+        raise _NeedsPrecisionError
+
+
+def _sign(x: Any) -> Any:
+    _decide(x)
+    return mpmath.sign(x)
+
+
+def _heaviside(x: Any, *at_zero: Any) -> Any:
+    _decide(x)
+    return mpmath.mpf(1 if x > 0 else 0)
+
+
+def _atan2(y: Any, x: Any) -> Any:
+    if x <= 0 or _near_zero(x):
+        _decide(y)  # on the cut, or at the origin, only an exact 0 can tell
+    return mpmath.atan2(y, x)
+
+
+def _extremum(pick: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda *xs: pick(xs)
+
+
+def _domain(function: Callable[[Any], Any], low: int | None, high: int | None
+            ) -> Callable[[Any], Any]:
+    """A function real only on [low, high]: outside, or at an edge within rounding, the
+    exact route decides (acos(1 + 1e-40) is complex, acos(1) is 0)."""
+    def guarded(x: Any) -> Any:
+        for edge in (low, high):
+            if edge is not None:
+                _decide(x - edge)
+        if (low is not None and x < low) or (high is not None and x > high):
+            raise _UnsettledError
+        return function(x)
+    return guarded
+
+
+def _log(x: Any, *base: Any) -> Any:
+    _decide(x)
+    if x < 0:
+        raise _UnsettledError
+    return mpmath.log(x) if not base else mpmath.log(x, base[0])
+
+
+def _pole_free(x: Any) -> None:
+    """Gamma and its kin have poles at 0, -1, -2, ...: near one, more bits or exact."""
+    if x <= 0.5:
+        _decide(x - mpmath.nint(x))
+
+
+def _lgamma(x: Any) -> Any:
+    _pole_free(x)
+    return mpmath.log(abs(mpmath.gamma(x)))
+
+
+def _polygamma(n: Any, x: Any) -> Any:
+    _pole_free(x)
+    return mpmath.psi(int(n), x)
+
+
+def _gamma(x: Any) -> Any:
+    _pole_free(x)
+    return mpmath.gamma(x)
+
+
+def _tangent(function: Callable[[Any], Any], pole_at: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """tan, sec, cot, csc: a pole where ``pole_at`` vanishes; near one, the exact route."""
+    def guarded(x: Any) -> Any:
+        _decide(pole_at(x))
+        return function(x)
+    return guarded
+
+
+_CONSTANTS: dict[Any, Callable[[], Any]] = {
+    sp.pi: lambda: mpmath.pi,
+    sp.E: lambda: mpmath.e,
+    sp.EulerGamma: lambda: mpmath.euler,
+}
+
+_FUNCTIONS: dict[type, Callable[..., Any]] = {
+    sp.exp: mpmath.exp,
+    sp.log: _log,
+    sp.sin: mpmath.sin,
+    sp.cos: mpmath.cos,
+    sp.tan: _tangent(mpmath.tan, mpmath.cos),
+    sp.sec: _tangent(mpmath.sec, mpmath.cos),
+    sp.cot: _tangent(mpmath.cot, mpmath.sin),
+    sp.csc: _tangent(mpmath.csc, mpmath.sin),
+    sp.asin: _domain(mpmath.asin, -1, 1),
+    sp.acos: _domain(mpmath.acos, -1, 1),
+    sp.atan: mpmath.atan,
+    sp.sinh: mpmath.sinh,
+    sp.cosh: mpmath.cosh,
+    sp.tanh: mpmath.tanh,
+    sp.asinh: mpmath.asinh,
+    sp.acosh: _domain(mpmath.acosh, 1, None),
+    sp.atanh: _domain(mpmath.atanh, -1, 1),
+    sp.erf: mpmath.erf,
+    sp.erfc: mpmath.erfc,
+    sp.gamma: _gamma,
+    sp.polygamma: _polygamma,
+    lgamma: _lgamma,
+    sp.Abs: abs,
+    sp.Max: _extremum(max),
+    sp.Min: _extremum(min),
+}
+
+#: Functions that jump: evaluated only away from their jump.
+_DISCONTINUOUS: dict[type, Callable[..., Any]] = {
+    sp.sign: _sign,
+    sp.Heaviside: _heaviside,
+    sp.atan2: _atan2,
+}
