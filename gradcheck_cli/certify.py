@@ -86,7 +86,11 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
             except _NeedsPrecisionError:
                 tried.clear()  # a precision too low to decide cannot be compared with
             else:
-                if tried and _settled(tried[-1][1], current):
+                if current == 0 and not tried and _exactly_zero(expr, point):
+                    return Exact(0.0, Kind.FINITE, "0")
+                # A 0 is no evidence that digits settled: 1 + erf(-30) is 0 at any
+                # precision below 1,300 bits. Only exactness (above) or a proof makes it 0.
+                if tried and current != 0 and _settled(tried[-1][1], current):
                     return _exact(current)
                 tried.append((bits, current))
             bits *= 2
@@ -126,7 +130,8 @@ def _settled(a: Any, b: Any) -> bool:
 
 
 def _vanishing(before: Any, last: Any, bits: int) -> bool:
-    """The value fell with the doubling of the precision, to near the last one's noise."""
+    """The value fell with the doubling of the precision, to near the last one's noise
+    (or stayed exactly 0)."""
     return bool(abs(last) < mpmath.mpf(2) ** (-bits // 2) and abs(last) <= abs(before))
 
 
@@ -157,6 +162,15 @@ def _exact(x: Any) -> Exact:
         # Between half the smallest subnormal and it: float64's nearest is not 0.
         as_float = math.copysign(5e-324, float(mpmath.sign(x)))
     return Exact(as_float, Kind.FINITE, repr(as_float))
+
+
+def _exactly_zero(expr: Any, point: Mapping[Any, Any]) -> bool:
+    """SymPy's own substitution gives exactly 0 (``2*x`` at 0, ``sin(pi)``)."""
+    from .symbolic import at  # the exact route, imported where needed
+    try:
+        return bool(at(expr, point) == 0)
+    except Exception:  # a value SymPy cannot build is not an exact 0
+        return False
 
 
 def _prover(expr: Any, point: Mapping[Any, Any]) -> Callable[[], bool | None]:

@@ -117,22 +117,46 @@ class Verdict:
     message: str | None
 
 
-class Context:
-    """What the exact as-written evaluation found at the point, in words.
+#: Per dtype: the largest finite value and half the smallest subnormal (below which a
+#: value rounds to 0). The one table of dtype ranges on the light side.
+DTYPE_RANGES: dict[str, tuple[float, float]] = {
+    "float64": (1.7976931348623157e308, 2.0**-1075),
+    "float32": (3.4028234663852886e38, 2.0**-150),
+}
 
-    ``undefined`` is e.g. "x/x is 0/0": the expression as written is undefined here;
-    ``overflow`` e.g. "exp(x) is 1.97e+434": an intermediate value is beyond float64.
-    Finding them walks the whole expression exactly, which only a comparison that does
+
+@dataclass(frozen=True)
+class Written:
+    """Where the expression as written breaks at the point, in words.
+
+    ``undefined``: "x/x is 0/0", the expression as written has no value here;
+    ``overflow``: "exp(x) is 1.97e+434, beyond float64", an intermediate too large for
+    the dtype; ``underflow``: "sigmoid(x) is 3.6e-348, which is 0 in float64, so
+    log(sigmoid(x)) is computed from 0", a nonzero intermediate the dtype rounds to 0.
+    """
+
+    undefined: str | None = None
+    overflow: str | None = None
+    underflow: str | None = None
+
+
+class Context:
+    """What the exact as-written evaluation found at the point (:class:`Written`), and
+    the dtype autograd computed in.
+
+    Finding it walks the whole expression exactly, which only a comparison that does
     not plainly pass needs: given ``compute``, the walk waits until first asked.
     """
 
-    def __init__(self, undefined: str | None = None, overflow: str | None = None, *,
-                 compute: Callable[[], tuple[str | None, str | None]] | None = None) -> None:
-        self._found: tuple[str | None, str | None] | None = \
-            None if compute is not None else (undefined, overflow)
+    def __init__(self, written: Written | None = None, *, dtype: str = "float64",
+                 compute: Callable[[], Written] | None = None) -> None:
+        self._found: Written | None = written if compute is None else None
+        if self._found is None and compute is None:
+            self._found = Written()
         self._compute = compute
+        self.dtype = dtype
 
-    def _get(self) -> tuple[str | None, str | None]:
+    def _get(self) -> Written:
         if self._found is None:
             assert self._compute is not None
             self._found = self._compute()
@@ -140,11 +164,15 @@ class Context:
 
     @property
     def undefined(self) -> str | None:
-        return self._get()[0]
+        return self._get().undefined
 
     @property
     def overflow(self) -> str | None:
-        return self._get()[1]
+        return self._get().overflow
+
+    @property
+    def underflow(self) -> str | None:
+        return self._get().underflow
 
 
 _NOTHING_FOUND = Context()
@@ -230,13 +258,24 @@ def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
         return Verdict(Status.WARN, "removable",
                        f"undefined as written at this point ({context.undefined}), so autograd "
                        f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
+    largest, tiny = DTYPE_RANGES[context.dtype]
+    if abs(s) > largest and a == math.copysign(math.inf, s):
+        return Verdict(Status.WARN, "overflow",
+                       f"the exact {quantity} {fmt(s)} is beyond {context.dtype}'s range (largest "
+                       f"{largest:.6g}); autograd's {fmt(a)} is the nearest {context.dtype} can say")
+    if 0 < abs(s) < tiny and a == 0:
+        return Verdict(Status.WARN, "underflow",
+                       f"the exact {quantity} {fmt(s)} is too small for {context.dtype} and rounds "
+                       f"to 0; autograd gives 0")
     if math.isfinite(a):
         if tolerance.close(a, s):
             return OK
         message = (f"autograd gives {fmt(a)}, the exact {quantity} is {fmt(s)}: they differ by "
                    f"{fmt(abs(a - s))}, more than atol + rtol*|exact| = {fmt(tolerance.bound(s))}")
         if context.overflow:
-            return Verdict(Status.FAIL, "overflow", f"{message}; {context.overflow}, beyond float64")
+            return Verdict(Status.FAIL, "overflow", f"{message}; {context.overflow}")
+        if context.underflow:
+            return Verdict(Status.FAIL, "underflow", f"{message}; {context.underflow}")
         return Verdict(Status.FAIL, "mismatch", message)
     if context.undefined:
         return Verdict(Status.WARN, "removable",
@@ -244,7 +283,11 @@ def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                        f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
     if context.overflow:
         return Verdict(Status.FAIL, "overflow",
-                       f"autograd gives {fmt(a)} because {context.overflow}, beyond float64; "
+                       f"autograd gives {fmt(a)} because {context.overflow}; "
+                       f"the exact {quantity} is {fmt(s)}")
+    if context.underflow:
+        return Verdict(Status.FAIL, "underflow",
+                       f"autograd gives {fmt(a)} because {context.underflow}; "
                        f"the exact {quantity} is {fmt(s)}")
     if math.isnan(a):
         return Verdict(Status.FAIL, "autograd_nan",

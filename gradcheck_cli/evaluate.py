@@ -10,7 +10,6 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from . import autograd, symbolic
@@ -19,20 +18,16 @@ from .check import Request
 from .compare import (
     Context,
     Exact,
-    Kind,
     Tolerance,
     Verdict,
-    default_tolerance,
     differences,
     finite_difference_tolerance,
     fmt,
-    judge,
-    judge_kink,
     real_value,
     second_opinions,
 )
-from .functions import FUNCTIONS
-from .parse import Assignment, Binary, Call, Node, Number, unparse
+from .judge import Entry, Judged, Place, judge_entry
+from .parse import Assignment, Call, Node, Number
 from .results import CheckResult, Comparison, Derivative, Status
 
 T = TypeVar("T")
@@ -118,11 +113,13 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
         computed = autograd.reverse_mode(expression.tree, site.floats, list(request.partials),
                                          request.dtype)
         in_float64 = _Float64Rerun(site)
-        value = _compare("value", exact[()], computed.value, site, in_float64)
+        place = _place(site)
+        judged = judge_entry(_entry(site, (), computed.value, in_float64), place)
+        value = _comparison(judged, computed.value)
         kinks = symbolic.kink_sites(expression.tree, symbols, site.exact_point)
+        place = replace(place, outside_domain=value.category == "domain")
         derivatives = tuple(
-            _derivative(partial, computed.partials[partial], kinks, site, in_float64,
-                        outside_domain=value.category == "domain")
+            _derivative(partial, computed.partials[partial], kinks, site, place, in_float64)
             for partial in request.partials
         )
     except Exception as error:
@@ -137,62 +134,39 @@ def _site(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str,
     exact_point = {symbols[name]: value for name, value in exact_values.items()}
     floats = {a.name: autograd.as_dtype(a.value, request.dtype) for a in point}
     rounded = {symbols[name]: symbolic.exact_float(value) for name, value in floats.items()}
-    context = Context(compute=lambda: written_context(request.expression.tree, exact_values))
+    context = written_context(request.expression.tree, exact_values, request.dtype)
     return _Site(request, floats, {a.name: a.value for a in point}, symbols, exact, formulas,
                  exact_point, None if rounded == exact_point else rounded, context, literals)
 
 
-def _compare(quantity: str, expr: Any, actual: float, site: _Site,
-             in_float64: _Float64Rerun) -> Comparison:
-    exact = symbolic.exact_value(expr, site.exact_point)
-    verdict = _rounding(_verdict(quantity, (), expr, exact, actual, site), exact, (), site,
-                        in_float64)
-    return _comparison(exact, actual, verdict)
+def _place(site: _Site) -> Place:
+    def inexact_literal() -> Number | None:
+        return site.literals.inexact[0] if site.literals.inexact else None
+    return Place(site.exact_point, site.rounded_point, site.tolerance, site.dtype, site.context,
+                 inexact_literal)
 
 
-def _verdict(quantity: str, partial: Partial, expr: Any, exact: Exact, actual: float,
-             site: _Site, along: Any = None) -> Verdict:
-    verdict = judge(quantity, exact, actual, site.tolerance, site.context)
-    if verdict.status is not Status.PASS and site.rounded_point is not None:
-        # The dtype cannot hold the point (pi/2): autograd computed at the nearest
-        # float. Near a pole that matters, so ask what the exact answer is there.
-        nearest = symbolic.exact_value(expr, site.rounded_point, along)
-        if judge(quantity, nearest, actual, site.tolerance, site.context).status is Status.PASS:
-            shown = ", ".join(f"{s}={float(v)!r}" for s, v in site.rounded_point.items())
-            verdict = Verdict(Status.WARN, "rounded_point",
-                              f"{site.dtype} cannot hold this point exactly ({verdict.message}); "
-                              f"at the nearest {site.dtype} point {shown}, the exact {quantity} is "
-                              f"{fmt(nearest.value)} and autograd agrees")
-    if verdict.status is not Status.PASS and site.dtype == "float64" and site.literals.inexact:
-        # sin(99999999999999999999): torch computes with the literal 1e20, as Python
-        # reads it. Ask what the exact answer is with the literals torch has.
-        point = site.exact_point if site.rounded_point is None else site.rounded_point
-        held = symbolic.exact_value(site.literals.expr(partial), point, along)
-        if judge(quantity, held, actual, site.tolerance, site.context).status is Status.PASS:
-            literal = site.literals.inexact[0]
-            verdict = Verdict(Status.WARN, "rounded_literal",
-                              f"the literal {literal.text} is not a float64; torch computes with "
-                              f"{_as_held(float(literal.value))} ({verdict.message}); with the literals "
-                              f"as float64 holds them, the exact {quantity} is "
-                              f"{fmt(held.value)} and autograd agrees")
-    return verdict
+def _entry(site: _Site, partial: Partial, actual: float, in_float64: _Float64Rerun,
+           kink_calls: tuple[Call, ...] = ()) -> Entry:
+    """One number of a scalar check as the judge sees it."""
+    label = "".join(partial)
+    quantity = "value" if not partial else f"derivative in {label}" if len(partial) == 1 \
+        else f"partial d^{len(partial)}/d{label}"
+    return Entry(quantity, site.exact[partial], actual,
+                 wrt=tuple(site.symbols[name] for name in partial),
+                 lowers=tuple(site.exact[partial[:k]] for k in range(len(partial))),
+                 kink_calls=kink_calls, wide=lambda: in_float64.partial(partial),
+                 held=lambda: site.literals.expr(partial))
 
 
-def _as_held(value: float) -> str:
-    """A float64 written out far enough to show how it differs from the literal."""
-    if value.is_integer() and abs(value) < 1e22:
-        return str(int(value))
-    return f"{Decimal(value):.20g}"
-
-
-def _comparison(exact: Exact | None, actual: float, verdict: Verdict,
-                one_sided: tuple[float, float] | None = None) -> Comparison:
+def _comparison(judged: Judged, actual: float) -> Comparison:
+    exact, verdict = judged.exact, judged.verdict
     symbolic_value = None if exact is None else real_value(exact)
     abs_diff, rel_diff = differences(symbolic_value, actual)
     return Comparison(symbolic=symbolic_value, autograd=actual, abs_diff=abs_diff,
                       rel_diff=rel_diff, status=verdict.status, category=verdict.category,
                       message=verdict.message, symbolic_text=exact.text if exact else None,
-                      one_sided=one_sided)
+                      one_sided=judged.one_sided)
 
 
 class _Float64Rerun:
@@ -213,42 +187,28 @@ class _Float64Rerun:
 
 
 def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call, frozenset[str]]],
-                site: _Site, in_float64: _Float64Rerun, *, outside_domain: bool) -> Derivative:
-    expr = site.exact[partial]
+                site: _Site, place: Place, in_float64: _Float64Rerun) -> Derivative:
     label = "".join(partial)
-    quantity = f"derivative in {label}" if len(partial) == 1 else f"partial d^{len(partial)}/d{label}"
     actual = 0.0 if gradient is None else gradient
     tree, floats, dtype = site.request.expression.tree, site.floats, site.dtype
     finite_difference = attempt(lambda: autograd.finite_difference(tree, floats, partial, dtype))
     forward_mode = attempt(lambda: autograd.forward_mode(tree, floats, partial[0], dtype)) \
         if len(partial) == 1 else None
-    calls = [call for call, names in kinks if set(partial) & names]
-    hidden = [] if calls else symbolic.non_smooth_at(expr, site.exact_point)
-    along = site.symbols[partial[-1]]
-    comparison: Comparison
-    if calls or hidden:
-        comparison = _at_kink(partial, actual, site, calls, hidden)
-    else:
-        exact = symbolic.exact_value(expr, site.exact_point, along)
-        if exact.kind is Kind.UNDEFINED and \
-                symbolic.sides(expr, [], along, site.exact_point).real_and_apart:
-            # No value and no limit, but real one-sided ones: a kink no function names
-            # (sqrt(x**2 + y**2) at the origin).
-            comparison = _at_kink(partial, actual, site, [], [])
-        else:
-            verdict = _verdict(quantity, partial, expr, exact, actual, site, along)
-            verdict = second_opinions(
-                verdict, exact, actual, finite_difference=finite_difference,
-                forward_mode=forward_mode, tolerance=site.tolerance,
-                fd_tolerance=finite_difference_tolerance(len(partial), dtype))
-            verdict = _rounding(verdict, exact, partial, site, in_float64)
-            comparison = _comparison(exact, actual, verdict)
+    calls = tuple(call for call, names in kinks if set(partial) & names)
+
+    def refine(verdict: Verdict, exact: Exact) -> Verdict:
+        return second_opinions(verdict, exact, actual, finite_difference=finite_difference,
+                               forward_mode=forward_mode, tolerance=site.tolerance,
+                               fd_tolerance=finite_difference_tolerance(len(partial), dtype))
+
+    judged = judge_entry(_entry(site, partial, actual, in_float64, calls), place, refine)
+    comparison = _comparison(judged, actual)
     notes = [comparison.message] if comparison.message else []
-    if outside_domain and comparison.status is Status.PASS:
-        # log(x) at -1: 1/x gives -1, but there is no function there to differentiate.
-        notes = [f"the expression is outside its real domain here, so this derivative does not "
-                 f"exist; autograd gives {fmt(actual)}, the formula continued"]
-        comparison = replace(comparison, status=Status.WARN, category="domain")
+    if judged.at_kink and len(partial) == 1:
+        sides = attempt(lambda: autograd.one_sided_differences(tree, floats, partial[0], dtype))
+        if sides is not None:
+            notes.append(f"one-sided finite differences give {fmt(sides[0])} (left) and "
+                         f"{fmt(sides[1])} (right)")
     if math.isnan(actual) and len(partial) == 1 and comparison.status is not Status.PASS:
         source = attempt(lambda: autograd.nan_source(tree, floats, partial[0], dtype))
         if source:
@@ -260,20 +220,6 @@ def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call
     return Derivative(**{**comparison.__dict__, "message": "; ".join(notes) or None},
                       wrt=partial, formula=site.formulas[partial],
                       finite_difference=finite_difference, forward_mode=forward_mode)
-
-
-def _rounding(verdict: Verdict, exact: Exact, partial: Partial, site: _Site,
-              in_float64: _Float64Rerun) -> Verdict:
-    """For float32: is a failure explained by rounding? Ask the float64 computation."""
-    if site.dtype == "float64" or verdict.status is not Status.FAIL or exact.kind is not Kind.FINITE:
-        return verdict
-    wide = in_float64.partial(partial)
-    if wide is not None and default_tolerance("float64").close(wide, exact.value):
-        return Verdict(Status.FAIL, "rounding",
-                       f"{verdict.message}; the same computation in float64 gives {fmt(wide)}, "
-                       "which agrees: the difference is float32 rounding (loosen --rtol/--atol "
-                       "or compute in float64)")
-    return verdict
 
 
 def attempt(compute: Callable[[], T]) -> T | None:
@@ -294,61 +240,6 @@ def _backward_op(name: str) -> str:
     return _BACKWARD_OPS.get(stem, stem.lower())
 
 
-def _at_kink(partial: Partial, actual: float, site: _Site, calls: list[Call],
-             hidden: list[Any]) -> Comparison:
-    name = partial[-1]
-    symbol = site.symbols[name]
-    expr = site.exact[partial]
-    lowers = [site.exact[partial[:k]] for k in range(len(partial))]
-    found = symbolic.sides(expr, lowers, symbol, site.exact_point)
-    left, right, jump = found.left, found.right, found.jump
-    if found.differentiable:
-        # Every kink on the way is smoothed out (abs(x)**2 at 0): an ordinary point.
-        exact = Exact(left.value, left.kind, left.text, by_limit=True)
-        verdict = judge(f"derivative in {name}", exact, actual, site.tolerance, site.context)
-        return _comparison(exact, actual, verdict)
-    if calls:
-        function = FUNCTIONS[calls[0].function]
-        convention = function.convention
-        kind = "a tie" if function.arity == 2 else "a kink"
-        where = f"{unparse(calls[0])} has {kind}"
-        if jump:
-            where = unparse(calls[0]) if len(partial) == 1 else \
-                f"the derivative of order {len(partial) - 1} (through {unparse(calls[0])})"
-    elif hidden:
-        convention = None
-        where = f"the exact derivative contains {hidden[0]}, which switches at this point"
-    else:
-        convention = None
-        where = "the one-sided derivatives differ"
-    verdict = judge_kink(left, right, jump, actual, site.tolerance, where, convention)
-    if len(partial) == 1:
-        sides = attempt(lambda: autograd.one_sided_differences(
-            site.request.expression.tree, site.floats, name, site.dtype))
-        if sides is not None:
-            below, above = sides
-            verdict = replace(verdict, message=f"{verdict.message}; one-sided finite "
-                              f"differences give {fmt(below)} (left) and {fmt(above)} (right)")
-    return _comparison(None, actual, verdict, one_sided=(left.value, right.value))
-
-
-_UNDEFINED_WORDS = {"nan": "0/0 or another undefined form", "zoo": "a division by zero"}
-
-
-def written_context(tree: Node, exact_values: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """Where the expression as written breaks at the point: (undefined, overflow), in words."""
-    written = symbolic.as_written(tree, exact_values)
-    return (describe(written.undefined, written.undefined_value),
-            describe(written.overflow, written.overflow_value))
-
-
-def describe(node: Node | None, value: str | None) -> str | None:
-    """A sub-expression that breaks at the point, in words: ``x/x is 0/0``."""
-    if node is None or value is None:
-        return None
-    words = _UNDEFINED_WORDS.get(value, value)
-    if isinstance(node, Binary) and node.op == "/" and value == "nan":
-        words = "0/0"
-    if isinstance(node, Number):
-        return None
-    return f"{unparse(node)} is {words}"
+def written_context(tree: Node, exact_values: Mapping[str, Any], dtype: str) -> Context:
+    """The lazily found :class:`Written` facts about the expression at the point."""
+    return Context(dtype=dtype, compute=lambda: symbolic.as_written(tree, exact_values, dtype))

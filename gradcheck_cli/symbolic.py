@@ -21,7 +21,7 @@ import sympy as sp
 from sympy.core.evalf import PrecisionExhausted
 
 from . import certify, differentiate
-from .compare import REAL_KINDS, Exact, Kind
+from .compare import DTYPE_RANGES, REAL_KINDS, Exact, Kind, Written
 from .functions import FUNCTIONS
 from .parse import (
     BINARY_OPERATORS,
@@ -33,6 +33,7 @@ from .parse import (
     Unary,
     Variable,
     children,
+    unparse,
     walk,
 )
 
@@ -129,6 +130,36 @@ def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     return limited if limited is not None else direct
 
 
+def by_restriction(function: sp.Expr, wrt: tuple[sp.Symbol, ...],
+                   point: Mapping[sp.Symbol, sp.Expr]) -> Exact | None:
+    """A partial derivative as the derivative of the restricted function.
+
+    df/dy at (x0, y0) is the derivative of y -> f(x0, y) at y0, whatever SymPy's general
+    formula gives there: for ``x**y`` at x=0, y=2 the formula ``x**y*log(x)`` is 0*(-oo),
+    but f(0, y) = 0 for y > 0, so the partial is 0. The other variables are put in
+    first; each variable of the partial becomes a symbol with the sign of its value (a
+    derivative sees only a neighbourhood of the point). ``None`` where this gives no
+    real number either.
+    """
+    names = set(wrt)
+    restricted = at(function, {s: v for s, v in point.items() if s not in names})
+    local: dict[sp.Symbol, sp.Symbol] = {}
+    for symbol in names:
+        here = classify(point[symbol])
+        if here.kind in REAL_KINDS and here.value != 0:
+            sign = {"positive": True} if here.value > 0 else {"negative": True}
+            local[symbol] = sp.Symbol(symbol.name, real=True, finite=True, **sign)
+    try:
+        expr = derivative(restricted.xreplace(local), tuple(local.get(s, s) for s in wrt))
+    except (ValueError, TypeError, NotImplementedError):
+        return None
+    here = {local.get(s, s): point[s] for s in names}
+    if non_smooth_at(expr, here):
+        return None  # sqrt(x**2 + 0**2) is |x|: a kink, for the kink rules to judge
+    exact = exact_value(expr, here, local.get(wrt[-1], wrt[-1]))
+    return exact if exact.kind in REAL_KINDS else None
+
+
 def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
                 along: sp.Symbol | None = None) -> Exact | None:
     """A limit at the point, one variable at a time, where one exists.
@@ -159,8 +190,10 @@ def same_value(a: Exact, b: Exact) -> bool:
     """Whether two exact values (one-sided limits, say) are the same."""
     if a.kind is not b.kind:
         return False
-    if a.kind in (Kind.FINITE, Kind.OVERFLOW, Kind.UNDERFLOW):
+    if a.kind is Kind.FINITE:
         return abs(a.value - b.value) <= 1e-15 * max(1.0, abs(a.value))
+    if a.kind in (Kind.OVERFLOW, Kind.UNDERFLOW):
+        return a.text == b.text
     return a.kind in (Kind.POS_INF, Kind.NEG_INF) or a.text == b.text
 
 
@@ -171,6 +204,11 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
     # DiracDelta is 0 on either side of its point (SymPy's limit can hang on it); a
     # jump there is found from the lower derivative instead.
     reduced = at(expr, others).replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    if reduced.has(sp.atan2):
+        # SymPy's limit refuses atan2 ("MRV set ... several variables"); the half-angle
+        # form is the same function off the cut, and has the right one-sided limits on it.
+        reduced = reduced.replace(
+            sp.atan2, lambda y, x: 2 * sp.atan(y / (sp.sqrt(x**2 + y**2) + x)))
     if not non_smooth_at(reduced, point):
         # Nothing piecewise switches here, so a finite value at the point is the limit
         # from both sides (elementary functions are continuous where they are finite),
@@ -356,56 +394,64 @@ def kink_sites(tree: Node, symbols: Mapping[str, sp.Symbol], point: Mapping[sp.S
     return sites
 
 
-@dataclass(frozen=True)
-class AsWritten:
-    """What evaluating the tree node by node, exactly, found at the point.
+_UNDEFINED_WORDS = {"nan": "0/0 or another undefined form", "zoo": "a division by zero"}
+
+
+def as_written(tree: Node, values: Mapping[str, Any], dtype: str = "float64") -> Written:
+    """Evaluate the tree bottom-up with exact numbers, noting where it breaks in ``dtype``.
 
     SymPy simplifies ``x/x`` to 1 before any point is seen; this walk does not, so it
-    finds the sub-expression that is undefined as written (``0/0``, ``log(-1)``) and
-    the first one whose exact value is beyond float64's range.
+    finds the sub-expression that is undefined as written (``0/0``, ``log(-1)``), the
+    first one whose exact value is beyond the dtype's range, and the first nonzero one
+    the dtype rounds to 0 (with what is then computed from that 0).
     """
-
-    undefined: Node | None = None
-    undefined_value: str | None = None
-    overflow: Node | None = None
-    overflow_value: str | None = None
-
-
-_FLOAT64_MAX = sp.Float("1.7976931348623157e308")
-
-
-def as_written(tree: Node, values: Mapping[str, Any]) -> AsWritten:
-    """Evaluate the tree bottom-up with exact numbers, noting where it breaks."""
-    found: dict[str, tuple[Node, str]] = {}
+    largest, tiny = DTYPE_RANGES[dtype]
+    found: dict[str, str] = {}
+    underflowed: list[Node] = []
 
     def visit(node: Node) -> Any:
         if isinstance(node, Variable):
             return values[node.name]
         if isinstance(node, Number | Constant):
             return to_sympy(node, {})
-        operands = [visit(child) for child in children(node)]
+        kids = children(node)
+        operands = [visit(child) for child in kids]
         if any(o is None for o in operands):
             return None  # below an undefined node: nothing more to learn
+        if underflowed and "underflow" not in found and underflowed[-1] in kids:
+            found["underflow"] = f"{found['underflow_at']}, so {unparse(node)} is computed from 0"
         value = _combine(node, operands)
         # A tensor breaks where any of its elements does.
         for exact in map(classify, np.ravel(np.asarray(value, dtype=object))):
             if exact.kind in (Kind.UNDEFINED, Kind.COMPLEX, Kind.COMPLEX_INF, Kind.POS_INF,
                               Kind.NEG_INF):
-                found.setdefault("undefined", (node, exact.text))
+                found.setdefault("undefined", _describe(node, exact.text))
                 return None
-            if exact.kind is Kind.OVERFLOW:
-                found.setdefault("overflow", (node, exact.text))
+            if exact.kind is Kind.OVERFLOW or (exact.kind is Kind.FINITE and
+                                               abs(exact.value) > largest):
+                found.setdefault("overflow", f"{unparse(node)} is {_text(exact)}, beyond {dtype}")
+            rounds_to_zero = exact.kind is Kind.UNDERFLOW or \
+                (exact.kind is Kind.FINITE and 0 < abs(exact.value) < tiny)
+            if rounds_to_zero and "underflow_at" not in found:
+                found["underflow_at"] = f"{unparse(node)} is {_text(exact)}, which is 0 in {dtype}"
+                underflowed.append(node)
         return value
 
     visit(tree)
-    undefined = found.get("undefined")
-    overflow = found.get("overflow")
-    return AsWritten(
-        undefined=undefined[0] if undefined else None,
-        undefined_value=undefined[1] if undefined else None,
-        overflow=overflow[0] if overflow else None,
-        overflow_value=overflow[1] if overflow else None,
-    )
+    return Written(undefined=found.get("undefined"), overflow=found.get("overflow"),
+                   underflow=found.get("underflow", found.get("underflow_at")))
+
+
+def _text(exact: Exact) -> str:
+    return exact.text if exact.kind is not Kind.FINITE else f"{exact.value:.6g}"
+
+
+def _describe(node: Node, value: str) -> str:
+    """A sub-expression that breaks at the point, in words: ``x/x is 0/0``."""
+    words = _UNDEFINED_WORDS.get(value, value)
+    if isinstance(node, Binary) and node.op == "/" and value == "nan":
+        words = "0/0"
+    return f"{unparse(node)} is {words}"
 
 
 def _combine(node: Node, operands: list[Any]) -> Any:

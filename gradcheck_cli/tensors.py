@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,8 +23,9 @@ import torch
 
 from . import autograd, symbolic
 from .check import Request, point_of
-from .compare import Context, Exact, Kind, Verdict, differences, judge, judge_kink, real_value
+from .compare import Exact, Kind, Verdict, differences, real_value
 from .evaluate import attempt, written_context
+from .judge import Entry, Place, judge_entry
 from .parse import Assignment
 from .results import CheckResult, Comparison, Derivative, Status, Value, nested
 
@@ -87,7 +88,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     exact_values = {a.name: np.array([symbolic.to_sympy(e, {}) for e in a.elements],
                                      dtype=object).reshape(a.shape) if a.shape
                     else symbolic.to_sympy(a.elements[0], {}) for a in point}
-    context = Context(compute=lambda: written_context(tree, exact_values))
+    context = written_context(tree, exact_values, dtype_name)
     inputs = {a.name: torch.tensor(a.values, dtype=dtype).reshape(a.shape)
               .requires_grad_(a.name in request.wrt) for a in point}
     try:
@@ -95,19 +96,28 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     except RuntimeError as error:
         raise _RefusedError("shape_error", f"torch refuses the shapes: {error}") from None
 
+    place = Place(exact_point, None, request.tolerance, dtype_name, context, lambda: None)
+
     def judge_elements(quantity: str, exprs: np.ndarray, actual: np.ndarray, labels: list[str],
-                       along: list[Any] | None = None, lowers: list[Any] | None = None
-                       ) -> list[_Element]:
-        return [_judge_element(quantity, expr, float(a), label, exact_point, request, context,
-                               along[i] if along else None, lowers[i] if lowers else None)
+                       wide: Callable[[], np.ndarray | None], along: list[Any] | None = None,
+                       lowers: list[Any] | None = None) -> list[_Element]:
+        flat_wide = _Lazy(lambda: _ravel(wide()))
+        return [_judge_element(quantity, expr, float(a), label, place,
+                               along[i] if along else None, lowers[i] if lowers else None,
+                               lambda i=i: flat_wide.get(i))  # type: ignore[misc]
                 for i, (expr, a, label) in enumerate(zip(exprs.ravel(), actual.ravel(), labels,
                                                          strict=True))]
 
-    out_labels = _labels("out", exact_out.shape)
-    value = _summarise(judge_elements("value", exact_out, _array(output), out_labels),
-                       exact_out.shape, None)
+    in_float64 = _Lazy(lambda: _float64_rerun(request, point, vector is not None)
+                       if dtype_name != "float64" else None)
 
+    out_labels = _labels("out", exact_out.shape)
     vector = _vjp_vector(request, output, dtype)
+    value = _summarise(judge_elements("value", exact_out, _array(output), out_labels,
+                                      lambda: _part(in_float64.get(), "value")),
+                       exact_out.shape, None)
+    if value.category == "domain":
+        place = replace(place, outside_domain=True)
     scalar_out = output.dim() == 0 and vector is None
     if vector is not None:
         exact_vector = np.asarray(vector[1], dtype=object)
@@ -145,50 +155,65 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
         fd = attempt(lambda name=name, shape=shape: _finite_differences(  # type: ignore[misc]
             request, point, name, vector, shape))
         elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels,
+                                  lambda name=name: _part(in_float64.get(), name),  # type: ignore[misc]
                                   along, lowers)
-        if value.category == "domain":
-            # log(x) at -1: no function there to differentiate, whatever the formula says.
-            elements = [_outside_domain(e) for e in elements]
         derivatives.append(_summarise(elements, shape, name, fd))
     return value, derivatives
 
 
-def _judge_element(quantity: str, expr: Any, actual: float, label: str,
-                   exact_point: Mapping[Any, Any], request: Request, context: Context,
-                   along: Any = None, lower: Any = None) -> _Element:
-    """One entry, by the scalar rules: kinks and jumps along its own symbol first."""
-    formula = symbolic.formula(expr)
-    if along is not None:
-        hidden = symbolic.non_smooth_at(expr, exact_point)
-        exact = None
-        if not hidden:
-            exact = symbolic.exact_value(expr, exact_point, along)
-        if hidden or (exact is not None and exact.kind is Kind.UNDEFINED):
-            found = symbolic.sides(expr, [lower] if hidden and lower is not None else [], along,
-                                   exact_point)
-            if not found.differentiable and (hidden or found.real_and_apart):
-                where = f"{hidden[0]} switches at this point" if hidden else \
-                    "the one-sided derivatives differ"
-                verdict = judge_kink(found.left, found.right, found.jump, actual,
-                                     request.tolerance, label if found.jump else where, None)
-                return _Element(label, Exact(math.nan, Kind.UNDEFINED, "no derivative"), actual,
-                                verdict, formula, (found.left.value, found.right.value))
-            if hidden and found.differentiable:
-                exact = Exact(found.left.value, found.left.kind, found.left.text, by_limit=True)
-        if exact is None:
-            exact = symbolic.exact_value(expr, exact_point, along)
-    else:
-        exact = symbolic.exact_value(expr, exact_point)
-    return _Element(label, exact, actual, judge(quantity, exact, actual, request.tolerance,
-                                                context), formula)
+def _judge_element(quantity: str, expr: Any, actual: float, label: str, place: Place,
+                   along: Any, lower: Any, wide: Callable[[], float | None]) -> _Element:
+    """One entry, by the same judge as a scalar check (:mod:`judge`)."""
+    entry = Entry(quantity, expr, actual, wrt=(along,) if along is not None else (),
+                  lowers=(lower,) if along is not None and lower is not None else (), wide=wide)
+    judged = judge_entry(entry, place)
+    exact = judged.exact if judged.exact is not None else \
+        Exact(math.nan, Kind.UNDEFINED, "no derivative")
+    return _Element(label, exact, actual, judged.verdict, symbolic.formula(expr), judged.one_sided)
 
 
-def _outside_domain(element: _Element) -> _Element:
-    if element.verdict.status is not Status.PASS:
-        return element
-    return replace(element, verdict=Verdict(
-        Status.WARN, "domain", f"the expression is outside its real domain here, so this "
-        f"derivative does not exist; autograd gives {element.actual:.12g}, the formula continued"))
+class _Lazy:
+    """A value computed on first use, then kept."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+        self._done = False
+        self._value: Any = None
+
+    def get(self, index: int | None = None) -> Any:
+        if not self._done:
+            self._value, self._done = self._compute(), True
+        if index is None or self._value is None:
+            return self._value
+        return float(self._value[index])
+
+
+def _ravel(array: np.ndarray | None) -> np.ndarray | None:
+    return None if array is None else np.asarray(array, dtype=float).ravel()
+
+
+def _part(rerun: dict[str, np.ndarray] | None, name: str) -> np.ndarray | None:
+    return None if rerun is None else rerun.get(name)
+
+
+def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool
+                   ) -> dict[str, np.ndarray] | None:
+    """The value and every gradient or Jacobian again in float64: whether a float32
+    difference is rounding."""
+    try:
+        inputs = {a.name: torch.tensor(a.values, dtype=torch.float64).reshape(a.shape)
+                  .requires_grad_(a.name in request.wrt) for a in point}
+        output = autograd.evaluate(request.expression.tree, inputs, torch.float64)
+        vector = _vjp_vector(request, output, torch.float64) if vjp else None
+        found = {"value": _array(output)}
+        for name in request.wrt:
+            if output.dim() == 0 or vector is not None:
+                found[name] = _reverse(output, inputs[name], vector[0] if vector else None)
+            else:
+                found[name] = _jacobian(output, inputs[name])
+        return found
+    except Exception:  # an explanation that cannot be had leaves the verdict as it is
+        return None
 
 
 def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | None,
