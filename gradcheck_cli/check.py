@@ -14,17 +14,32 @@ from __future__ import annotations
 import gc
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .compare import Tolerance, default_tolerance
 from .errors import InputError
-from .parse import Assignment, Expression, parse_expression, parse_point, parse_value
+from .functions import CONSTANTS, FUNCTIONS
+from .parse import (
+    _NAME,
+    MAX_DEPTH,
+    MAX_EXPRESSION_LENGTH,
+    MAX_TENSOR_ELEMENTS,
+    Assignment,
+    Expression,
+    parse_expression,
+    parse_point,
+    parse_value,
+)
 from .results import CheckResult, Status, Value, nested
 
-#: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``.
-PointLike = str | Mapping[str, Any]
+#: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``; for an
+#: expression of one variable also a bare number, ``3``.
+PointLike = str | Mapping[str, Any] | float
+#: The points of :func:`check_points`: a sequence of points, or one point.
+PointsLike = Iterable[PointLike] | PointLike | None
 
 
 #: Highest derivative order accepted by ``--order``.
@@ -67,6 +82,19 @@ def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[s
 
     >>> check("5*(x+1)**2", "x=1").derivatives[0].symbolic
     20.0
+    >>> check("x**2", {"x": 3}).derivatives[0].autograd
+    6.0
+
+    ``at`` is text (``"x=1,y=pi/4"``), or a mapping from variable names (strings) to
+    values, or ``None`` for an expression without variables. For an expression of exactly
+    one variable a bare number is that variable's value: ``check("x**2", 3)``.
+
+    A value in a mapping is a number (``int``, ``float``, ``fractions.Fraction``, NumPy
+    scalars and 0-d arrays), text parsed like ``--at`` (``"pi/4"``), or a tensor: a list
+    or tuple, nested up to 4 deep, or a NumPy array. Floats are taken with every digit
+    (their ``repr``), integers and fractions exactly. ``True``/``False``, ``None``,
+    complex numbers and ``nan``/``inf`` are refused: a bool is a number to Python but
+    almost surely a mistake in a point.
 
     Input that cannot be checked gives a result with status ``error`` and a category
     such as ``parse_error``; it never raises for bad input.
@@ -76,11 +104,15 @@ def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[s
     return results[0]
 
 
-def check_points(expression: str, points: Sequence[PointLike], *,
+def check_points(expression: str, points: PointsLike, *,
                  wrt: str | Sequence[str] | None = None, rtol: float | None = None,
                  atol: float | None = None, order: int = 1, dtype: str = "float64",
                  vjp: str | None = None, source: str | None = None) -> tuple[CheckResult, ...]:
     """Check ``expression`` at each point; one result per point, in order.
+
+    Each point is as :func:`check` takes it. A single point, text (``"x=1"``), a mapping
+    or a number, is taken as the one point, not as a sequence of them; a point that is
+    ``None`` is refused.
 
     ``rtol``/``atol`` default by ``dtype`` (float64: 1e-7/1e-12, float32: 1e-5/1e-6).
     """
@@ -102,7 +134,7 @@ def error_result(expression: str, error: InputError, source: str | None = None) 
 # -- step 1: validate ------------------------------------------------------------------
 
 
-def prepare(expression: str, points: Sequence[PointLike], *,
+def prepare(expression: str, points: PointsLike, *,
             wrt: str | Sequence[str] | None = None, rtol: float | None = None,
             atol: float | None = None, order: int = 1, dtype: str = "float64",
             vjp: str | None = None, source: str | None = None) -> Request:
@@ -116,8 +148,8 @@ def prepare(expression: str, points: Sequence[PointLike], *,
     tolerance = _tolerance(defaults.rtol if rtol is None else rtol,
                            defaults.atol if atol is None else atol)
     parsed = parse_expression(expression)
-    assignments = tuple(_point(point) for point in points)
     variables = parsed.variables
+    assignments = _points(points, variables)
     if not assignments:
         assignments = ((),)
     for point in assignments:
@@ -154,23 +186,163 @@ def _tolerance(rtol: float, atol: float) -> Tolerance:
     return Tolerance(rtol=float(rtol), atol=float(atol))
 
 
-def _point(point: PointLike) -> tuple[Assignment, ...]:
+def _points(points: object, variables: tuple[str, ...]) -> tuple[tuple[Assignment, ...], ...]:
+    """Every point, converted; an error in one of several non-text points says which."""
+    if points is None:
+        given: tuple[object, ...] = ()
+    elif isinstance(points, str | Mapping) or not isinstance(points, Iterable):
+        given = (points,)  # one point, given by itself
+    else:
+        try:
+            given = tuple(points)
+        except TypeError:  # a 0-d array is iterable in type only
+            given = (points,)
+    assignments = []
+    for index, point in enumerate(given):
+        try:
+            assignments.append(_point(point, variables))
+        except InputError as error:
+            if len(given) == 1 or isinstance(point, str):
+                raise
+            raise InputError(error.category, f"point {index + 1} of {len(given)}: {error.message}",
+                             text=error.text, column=error.column) from None
+    return tuple(assignments)
+
+
+def _point(point: object, variables: tuple[str, ...]) -> tuple[Assignment, ...]:
     if isinstance(point, str):
         return parse_point(point)
-    # A mapping: numbers are taken as given, strings parsed like --at values.
-    text = ",".join(f"{name}={_value_text(name, value)}" for name, value in point.items())
-    return parse_point(text)
+    if isinstance(point, Mapping):
+        return _mapping_point(point)
+    mapping = '{"x": 1, "y": 2}' if len(variables) != 1 else f'{{"{variables[0]}": 1}}'
+    text = '"x=1,y=2"' if len(variables) != 1 else f'"{variables[0]}=1"'
+    if point is None:
+        raise InputError("bad_option", f"None is not a point: give a mapping such as {mapping} "
+                         f"or text such as {text}")
+    if isinstance(point, list | tuple) or (
+            _is_array(point) and getattr(point, "shape", ()) != ()):
+        name = variables[0] if len(variables) == 1 else "x"
+        raise InputError("bad_option", f"{_kind(point)} is not a point: for a tensor value "
+                         f'give a mapping such as {{"{name}": [1, 2]}}, and for several points '
+                         "call check_points(expression, [point, ...])")
+    if not _is_scalar(point):
+        raise InputError("bad_option", f"a point is a mapping such as {mapping} or text such as "
+                         f"{text}, not {_kind(point)}")
+    if len(variables) != 1:
+        has = f"{len(variables)} ({', '.join(variables)})" if variables else "none"
+        instead = (f": give a mapping such as {mapping} or text such as {text}" if variables
+                   else ": give no point")
+        raise InputError("bad_option", f"a bare value ({point!r}) is a point only for an expression "
+                         f"of exactly one variable, and this one has {has}{instead}")
+    return (_assignment(variables[0], point),)
 
 
-def _value_text(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value_text(name, v) for v in value) + "]"
-    number = float(value)
-    if not math.isfinite(number):
-        raise InputError("non_finite_point", f"{name} = {number} is not a finite number")
-    return repr(number)
+def _mapping_point(point: Mapping[Any, Any]) -> tuple[Assignment, ...]:
+    # Each value is parsed by itself, so that no value can reach into another.
+    assignments: list[Assignment] = []
+    for key, value in point.items():
+        if not isinstance(key, str):
+            hint = f" (did you mean {str(key)!r}?)" if _NAME.match(str(key)) else ""
+            raise InputError("bad_option", f"variable names are strings such as 'x'; the point has "
+                             f"the key {key!r}, {_kind(key)}{hint}")
+        name = key.strip()
+        if not _NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
+            raise InputError("parse_error", f"{key!r} is not a variable name: a letter, then "
+                             "letters, digits or _, and not a function or constant such as pi")
+        if any(a.name == name for a in assignments):
+            raise InputError("repeated_variable", f"{name} is given twice in the point")
+        assignments.append(_assignment(name, value))
+    return tuple(assignments)
+
+
+def _assignment(name: str, value: object) -> Assignment:
+    text = value if isinstance(value, str) else _value_text(name, value)
+    if not text.strip():
+        raise InputError("missing_value", f"{name} has no value (give e.g. {{'{name}': 1}})")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise InputError("limit", f"the value of {name} is {len(text):,} characters long as text; "
+                         f"the limit is MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}")
+    # Parsed as the --at text name=value would be, so that columns point into it.
+    return parse_value(name, text, offset=len(name) + 1, context=f"{name}={text}")
+
+
+def _value_text(name: str, value: object) -> str:
+    """A value given as a Python object, as the text ``parse_value`` reads.
+
+    Lists, tuples and arrays become ``[...]``; text inside them is parenthesised so
+    that it stays one element; numbers keep every digit.
+    """
+    leaves = 0
+
+    def text(item: object, where: str, depth: int) -> str:
+        nonlocal leaves
+        if _is_array(item):
+            size = math.prod(getattr(item, "shape", ()))
+            if size > MAX_TENSOR_ELEMENTS:
+                raise InputError("limit", f"{name} has {size} elements; the limit is "
+                                 f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}")
+            item = cast(Any, item).tolist()
+        if isinstance(item, list | tuple):
+            if depth >= MAX_DEPTH:
+                raise InputError("limit", f"{name} nests lists more than MAX_DEPTH = {MAX_DEPTH} "
+                                 "deep")
+            return "[" + ", ".join(text(element, f"{where}[{index}]", depth + 1)
+                                   for index, element in enumerate(item)) + "]"
+        leaves += 1
+        if leaves > MAX_TENSOR_ELEMENTS:
+            raise InputError("limit", f"{name} has more than {MAX_TENSOR_ELEMENTS} elements; the "
+                             f"limit is MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}")
+        if isinstance(item, str):
+            return f"({item})" if depth else item
+        return _number_text(where, item)
+
+    return text(value, name, 0)
+
+
+def _number_text(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        raise InputError("bad_option", f"{name} = {value} is a bool, not a number: give 1 or 0 if "
+                         "that is what you mean")
+    if value is None:
+        raise InputError("missing_value", f"{name} is None: give it a value")
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Rational):
+        return f"({int(value.numerator)}/{int(value.denominator)})"
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise InputError("bad_option", f"{name} = {value!r} is a complex number; only real "
+                         "numbers are")
+    if isinstance(value, numbers.Real) or hasattr(type(value), "__float__"):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, ArithmeticError):
+            raise InputError("bad_option", f"{name} = {value!r} ({_kind(value)}) is not a real "
+                             "number") from None
+        if not math.isfinite(number):
+            raise InputError("non_finite_point", f"{name} = {number} is not a finite number")
+        return repr(number)
+    raise InputError("bad_option", f"{name} = {value!r} is {_kind(value)}, not a number: "
+                     "give a number, a list of numbers, or text such as 'pi/4'")
+
+
+def _kind(value: object) -> str:
+    """The type of a value, for messages: ``an int``, ``a numpy.ndarray``, ``a sympy.Symbol``."""
+    kind = type(value)
+    package = kind.__module__.split(".")[0]
+    name = kind.__qualname__ if package == "builtins" else f"{package}.{kind.__qualname__}"
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _is_array(value: object) -> bool:
+    """A NumPy array or scalar, a torch tensor: anything with a tuple ``shape`` and ``tolist()``."""
+    return (not isinstance(value, str | list | tuple)
+            and isinstance(getattr(value, "shape", None), tuple)
+            and callable(getattr(value, "tolist", None)))
+
+
+def _is_scalar(value: object) -> bool:
+    return (isinstance(value, numbers.Number) or _is_array(value)
+            or (not isinstance(value, str | bytes | bytearray) and hasattr(type(value), "__float__")))
 
 
 def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[str, ...]:
