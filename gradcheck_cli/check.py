@@ -126,7 +126,8 @@ def check_points(expression: str, points: PointsLike, *,
 
 def error_result(expression: str, error: InputError, source: str | None = None) -> CheckResult:
     """The result for input that was refused."""
-    return CheckResult(expression=expression, point=(), status=Status.ERROR,
+    return CheckResult(expression=expression if isinstance(expression, str) else repr(expression),
+                       point=(), status=Status.ERROR,
                        category=error.category, message=error.message, source=source,
                        error_text=error.text, column=error.column)
 
@@ -139,7 +140,13 @@ def prepare(expression: str, points: PointsLike, *,
             atol: float | None = None, order: int = 1, dtype: str = "float64",
             vjp: str | None = None, source: str | None = None) -> Request:
     """Parse and validate everything; raise :class:`InputError` on the first problem."""
-    if dtype not in DTYPES:
+    if not isinstance(expression, str):
+        raise InputError("bad_option", f"the expression must be text such as \"x**2\", not "
+                         f"{type(expression).__name__} {expression!r:.60}")
+    for name, option in (("vjp", vjp), ("source", source)):
+        if option is not None and not isinstance(option, str):
+            raise InputError("bad_option", f"{name} must be text, not {type(option).__name__}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise InputError("bad_option", f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
         raise InputError("limit", f"order must be a whole number from 1 to MAX_ORDER = "
@@ -348,6 +355,10 @@ def _is_scalar(value: object) -> bool:
 def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[str, ...]:
     if wrt is None:
         return variables
+    if not isinstance(wrt, str) and not (isinstance(wrt, Sequence) and
+                                         all(isinstance(n, str) for n in wrt)):
+        raise InputError("bad_option", f"wrt must be variable names, as text (\"x,y\") or a "
+                         f"list of text ([\"x\", \"y\"]), not {wrt!r:.60}")
     names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt)]
     chosen: list[str] = []
     for name in names:

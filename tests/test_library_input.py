@@ -257,3 +257,19 @@ def test_no_points() -> None:
         (result,) = check_points("2", points)
         assert result.status is Status.PASS
         assert result.value is not None and result.value.symbolic == 2.0
+
+
+@pytest.mark.parametrize(("args", "kwargs", "fragment"), [
+    ((3, "x=1"), {}, "the expression must be text"),
+    ((None, "x=1"), {}, "the expression must be text"),
+    (("x**2", "x=1"), {"wrt": 3}, "wrt must be variable names"),
+    (("x**2", "x=1"), {"wrt": ["x", 1]}, "wrt must be variable names"),
+    (("x**2", "x=1"), {"vjp": 3}, "vjp must be text"),
+    (("x**2", "x=1"), {"dtype": 64}, "dtype must be one of"),
+])
+def test_options_of_the_wrong_type_give_an_error_result(args: tuple[Any, ...], kwargs: dict[str, Any],
+                                                       fragment: str) -> None:
+    result = check(*args, **kwargs)
+    assert result.status is Status.ERROR
+    assert result.category == "bad_option"
+    assert result.message is not None and fragment in result.message
