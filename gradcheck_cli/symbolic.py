@@ -145,9 +145,9 @@ def by_restriction(function: sp.Expr, wrt: tuple[sp.Symbol, ...],
     restricted = at(function, {s: v for s, v in point.items() if s not in names})
     local: dict[sp.Symbol, sp.Symbol] = {}
     for symbol in names:
-        here = classify(point[symbol])
-        if here.kind in REAL_KINDS and here.value != 0:
-            sign = {"positive": True} if here.value > 0 else {"negative": True}
+        value = classify(point[symbol])
+        if value.kind in REAL_KINDS and value.value != 0:
+            sign = {"positive": True} if value.value > 0 else {"negative": True}
             local[symbol] = sp.Symbol(symbol.name, real=True, finite=True, **sign)
     try:
         expr = derivative(restricted.xreplace(local), tuple(local.get(s, s) for s in wrt))
