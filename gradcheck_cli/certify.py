@@ -97,7 +97,10 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
     except _UnsettledError:
         return None
     except (ValueError, TypeError, ZeroDivisionError, OverflowError, ArithmeticError):
-        return None
+        if not tried:
+            return None  # mpmath cannot evaluate it at all: the exact route
+        # A higher precision that mpmath cannot reach (exp(-5e599) at 3,072 bits): judge
+        # by what was reached.
     if len(tried) < 2:
         return None  # a decision near 0 that no precision settled: the exact route
     (_, before), (last_bits, last) = tried[-2], tried[-1]
@@ -125,6 +128,8 @@ def _settled(a: Any, b: Any) -> bool:
         return False
     if _float(a) != _float(b):
         return False
+    if _huge_exponent(a) or _huge_exponent(b):
+        return shown(a) == shown(b)  # all that is shown of 10^(-2.17e599) is its exponent
     return bool(mpmath.nstr(a, SHOWN_DIGITS + 2) == mpmath.nstr(b, SHOWN_DIGITS + 2)) or \
         abs(a - b) <= abs(b) * mpmath.mpf(10) ** -(SHOWN_DIGITS + 3)
 
@@ -142,11 +147,15 @@ def _float(x: Any) -> float:
     return float(x)
 
 
+def _huge_exponent(x: Any) -> bool:
+    """A decimal exponent with more than 15 digits itself (erfc(1e300))."""
+    return bool(x and abs(mpmath.log10(abs(x))) >= 10**15)
+
+
 def shown(x: Any) -> str:
     """An mpmath number at :data:`SHOWN_DIGITS` digits; a power of ten whose exponent
     has more than 15 digits itself (erfc(1e300)) as ``10^(exponent)``."""
-    exponent = mpmath.floor(mpmath.log10(abs(x))) if x else 0
-    if abs(exponent) < 10**15:
+    if not _huge_exponent(x):
         return str(mpmath.nstr(x, SHOWN_DIGITS, min_fixed=1, max_fixed=0))
     sign = "-" if x < 0 else ""
     return f"{sign}10^({mpmath.nstr(mpmath.log10(abs(x)), SHOWN_DIGITS)})"
@@ -219,6 +228,10 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
     constant = _CONSTANTS.get(expr)
     if constant is not None:
         return +constant()
+    tail = _erf_tail(expr)
+    if tail is not None:
+        sign, argument = tail
+        return sign * _erfc(_node(argument, point, memo))
     args = [_node(a, point, memo) for a in expr.args]
     if isinstance(expr, sp.Add):
         return mpmath.fsum(args)
@@ -233,6 +246,44 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
     if guarded is not None:
         return guarded(*args)
     raise _UnsettledError
+
+
+def _erf_tail(expr: Any) -> tuple[int, Any] | None:
+    """``1 + erf(u)`` and its kin as ``sign * erfc(v)``: the exact identity that keeps the
+    tail. ``1 + erf(-1e300)`` is about 10^(-4e599), beyond any working precision as a
+    difference, but erfc computes it directly (GELU's tail)."""
+    if not isinstance(expr, sp.Add) or len(expr.args) != 2:
+        return None
+    one, term = sorted(expr.args, key=lambda a: not a.is_Integer)
+    if one not in (sp.S.One, sp.S.NegativeOne):
+        return None
+    negated = isinstance(term, sp.Mul) and len(term.args) == 2 and term.args[0] == -1
+    inner = term.args[1] if negated else term
+    if not isinstance(inner, sp.erf):
+        return None
+    u = inner.args[0]
+    # 1 + erf(u) = erfc(-u); 1 - erf(u) = erfc(u); -1 + erf(u) = -erfc(u); -1 - erf(u) = -erfc(-u)
+    if one == 1:
+        return (1, u) if negated else (1, -u)
+    return (-1, -u) if negated else (-1, u)
+
+
+def _erfc(z: Any) -> Any:
+    """erfc, also where mpmath's overflows (z = 7e299): there the asymptotic series'
+    first two terms, exp(-z**2)/(z*sqrt(pi)) * (1 - 1/(2 z**2)), are exact to far more
+    than the working precision (the next term is 3/(4 z**4) of it)."""
+    if z < 0:
+        return 2 - _erfc(-z)
+    if z < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8):
+        return mpmath.erfc(z)
+    return mpmath.exp(-z * z) / (z * mpmath.sqrt(mpmath.pi)) * (1 - 1 / (2 * z * z))
+
+
+def _erf(z: Any) -> Any:
+    """erf, also where mpmath's overflows: there it is +-1 to far beyond the precision."""
+    if abs(z) < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8):
+        return mpmath.erf(z)
+    return mpmath.sign(z) * (1 - _erfc(abs(z)))
 
 
 def _power(expr: Any, base: Any, exponent: Any) -> Any:
@@ -353,8 +404,8 @@ _FUNCTIONS: dict[type, Callable[..., Any]] = {
     sp.asinh: mpmath.asinh,
     sp.acosh: _domain(mpmath.acosh, 1, None),
     sp.atanh: _domain(mpmath.atanh, -1, 1),
-    sp.erf: mpmath.erf,
-    sp.erfc: mpmath.erfc,
+    sp.erf: _erf,
+    sp.erfc: _erfc,
     sp.gamma: _gamma,
     sp.polygamma: _polygamma,
     lgamma: _lgamma,
