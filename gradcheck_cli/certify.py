@@ -137,7 +137,8 @@ def _settled(a: Any, b: Any) -> bool:
 def _vanishing(before: Any, last: Any, bits: int) -> bool:
     """The value fell with the doubling of the precision, to near the last one's noise
     (or stayed exactly 0)."""
-    return bool(abs(last) < mpmath.mpf(2) ** (-bits // 2) and abs(last) <= abs(before))
+    return bool(abs(last) < mpmath.mpf(2) ** (-bits // 2) and
+                abs(before) < mpmath.mpf(2) ** (-bits // 4))
 
 
 def _float(x: Any) -> float:
@@ -234,18 +235,58 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
         return sign * _erfc(_node(argument, point, memo))
     args = [_node(a, point, memo) for a in expr.args]
     if isinstance(expr, sp.Add):
-        return mpmath.fsum(args)
+        return _sum(args)
     if isinstance(expr, sp.Mul):
         return mpmath.fprod(args)
     if isinstance(expr, sp.Pow):
         return _power(expr, *args)
-    function = _FUNCTIONS.get(type(expr))
-    if function is not None:
-        return function(*args)
-    guarded = _DISCONTINUOUS.get(type(expr))
-    if guarded is not None:
-        return guarded(*args)
-    raise _UnsettledError
+    function = _FUNCTIONS.get(type(expr)) or _DISCONTINUOUS.get(type(expr))
+    if function is None:
+        raise _UnsettledError
+    if all(_exactly_known(a, point) for a in expr.args):
+        # lgamma(1e-300): the argument is an exact nonzero number, so no rounding can
+        # hide a 0 in it; only an exact 0 is a decision for the exact route.
+        _EXACT_ARGUMENTS.append(True)
+        try:
+            return function(*args)
+        finally:
+            _EXACT_ARGUMENTS.pop()
+    return function(*args)
+
+
+#: Set while a function of exactly known arguments runs: see :func:`_decide`.
+_EXACT_ARGUMENTS: list[bool] = []
+
+
+def _exactly_known(arg: Any, point: Mapping[Any, Any]) -> bool:
+    """A rational number, given or as a point's value: its sign and size are exact."""
+    if arg.is_Symbol:
+        arg = point.get(arg, arg)
+    return bool(arg.is_Rational)
+
+
+#: Bits of a sum that must survive cancellation for its digits to count (15 digits
+#: are 50 bits).
+_SIGNIFICANT_BITS = 64
+
+
+def _sum(terms: list[Any]) -> Any:
+    """A sum, refused where cancellation left fewer than :data:`_SIGNIFICANT_BITS` of it.
+
+    Agreement between two precisions cannot see a term that is below the rounding of
+    the others at both (in ``x*exp(-x**2/2)/sqrt(2*pi) + erf(x/sqrt(2))/2 + 1/2`` at
+    -30, ``erf/2 + 1/2`` is 0 at 96 and at 192 bits, and the sum then agrees on the
+    first term alone). So a sum far smaller than its largest term asks for more bits,
+    up to half the highest precision; the last two precisions are then compared as
+    they are, and a sum that is still 0 goes to the zero proof.
+    """
+    total = mpmath.fsum(terms)
+    largest = max((abs(t) for t in terms), default=0)
+    if largest and mpmath.mp.prec <= MAX_BITS // 4:
+        kept = mpmath.mp.prec - (mpmath.log(largest / abs(total), 2) if total else mpmath.inf)
+        if kept < _SIGNIFICANT_BITS:
+            raise _NeedsPrecisionError
+    return total
 
 
 def _erf_tail(expr: Any) -> tuple[int, Any] | None:
@@ -306,6 +347,10 @@ def _near_zero(x: Any) -> bool:
 
 def _decide(x: Any) -> None:
     """A branch is taken on the sign of ``x``: it must be clear of rounding's 0."""
+    if _EXACT_ARGUMENTS and _EXACT_ARGUMENTS[-1]:
+        if x == 0:
+            raise _UnsettledError  # exactly on the branch point: the exact route decides
+        return
     if _near_zero(x):
         raise _NeedsPrecisionError
 
