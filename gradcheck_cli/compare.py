@@ -355,6 +355,11 @@ def _complex(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
 
 def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                context: Context) -> Verdict:
+    if exact.by_limit:  # one-sided limits that differ: a jump
+        where = f"{context.undefined}; " if context.undefined else ""
+        return Verdict(Status.WARN, "undefined",
+                       f"the {quantity} is undefined at this point ({where}{exact.text}), so it "
+                       f"has no limit; autograd gives {fmt(actual)}")
     where = context.undefined or f"SymPy finds {exact.text}"
     return Verdict(Status.WARN, "undefined",
                    f"the {quantity} is undefined at this point ({where}), with no limit; "

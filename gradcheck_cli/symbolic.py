@@ -183,6 +183,10 @@ def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
         if len(real) == 2 and {left.kind, right.kind} == {Kind.POS_INF, Kind.NEG_INF}:
             return Exact(math.inf, Kind.COMPLEX_INF, f"{left.text} from the left, {right.text} "
                          "from the right", by_limit=True)
+        if len(real) == 2 and left.kind is right.kind is Kind.FINITE:
+            # atan2(sin(x), 1 - cos(x)) at 0: a jump, no value and no limit.
+            return Exact(math.nan, Kind.UNDEFINED, f"it jumps: it tends to {left.value:.12g} from "
+                         f"the left and {right.value:.12g} from the right", by_limit=True)
     return None
 
 

@@ -137,3 +137,13 @@ def test_cancellation_in_the_tail_is_certified(expression: str) -> None:
     assert result.value is not None
     assert result.value.symbolic == true_value  # -903.974117110643878...
     assert _derivative(result, "x").symbolic == true_derivative  # 60.0332963987562...
+
+
+def test_the_value_row_at_a_jump_gives_both_sides() -> None:
+    # atan2(sin x, 1 - cos x) tends to -pi/2 from the left of 0 and pi/2 from the right.
+    result = check("atan2(sin(x), 1 - cos(x))", "x=0")
+    assert result.value is not None
+    assert (result.value.status, result.value.category) == (WARN, "undefined")
+    assert result.value.symbolic is None
+    assert f"{-math.pi / 2:.12g} from the left and {math.pi / 2:.12g} from the right" in \
+        (result.value.message or "")
