@@ -281,10 +281,11 @@ def _sum(terms: list[Any]) -> Any:
     they are, and a sum that is still 0 goes to the zero proof.
     """
     total = mpmath.fsum(terms)
-    largest = max((abs(t) for t in terms), default=0)
-    if largest and mpmath.mp.prec <= MAX_BITS // 4:
-        kept = mpmath.mp.prec - (mpmath.log(largest / abs(total), 2) if total else mpmath.inf)
-        if kept < _SIGNIFICANT_BITS:
+    if mpmath.mp.prec <= MAX_BITS // 4:
+        # Binary exponents (mag) are enough to count the bits lost, and cheap.
+        largest = max((mpmath.mag(t) for t in terms if t), default=None)
+        if largest is not None and \
+                (not total or mpmath.mp.prec - (largest - mpmath.mag(total)) < _SIGNIFICANT_BITS):
             raise _NeedsPrecisionError
     return total
 
