@@ -31,14 +31,10 @@ from typing import IO, TextIO
 
 from .check import Request, error_result, prepare
 from .errors import InputError
+from .limits import MAX_LINE_BYTES, MAX_POINTS_PER_LINE
 from .results import CheckResult, Status
 from .workers import DEFAULT_LIMITS, Limits, WorkerPool, run_requests
 
-#: Longest line read, in bytes; a longer one is an error row (category ``limit``),
-#: skipped without ever being held in memory whole.
-MAX_LINE_BYTES = 65_536
-#: Most points (``@ ...`` parts) on one line.
-MAX_POINTS_PER_LINE = 256
 #: What ``source`` calls standard input.
 STDIN_NAME = "<stdin>"
 #: Characters of a refused line kept in its result's ``expression``.

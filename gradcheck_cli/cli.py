@@ -29,10 +29,11 @@ from .batch import (
     run_items,
     source_name,
 )
-from .check import MAX_ORDER, error_result, prepare, run
+from .check import error_result, prepare, run
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
 from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
+from .limits import MAX_ORDER
 from .render import RENDERERS, OutputFormat, Style
 from .results import CheckResult
 from .workers import (

@@ -48,6 +48,11 @@ class Function:
     #: ``elementwise`` functions map each element of a tensor; ``reduction``s take
     #: whole tensors (``sum``, ``dot``, ``matmul``) and their SymPy form gets arrays.
     kind: str = "elementwise"
+    #: Defined for real arguments only, even where the formula would take others:
+    #: max, min and relu compare their arguments, and of a number that is not real
+    #: (``acos(2)``) there is no larger; the engine makes such a value undefined
+    #: (SymPy's Max refuses it, or spends minutes deciding it).
+    real_arguments: bool = False
 
 
 def _sigmoid_float(x: float) -> float:
@@ -67,7 +72,7 @@ def _sign_float(x: float) -> float:
 
 
 def _lgamma_sympy(sp: Any, a: Any) -> Any:
-    from .sympy_functions import lgamma  # imports SymPy, so only when SymPy is in use
+    from .engine.sympy_functions import lgamma  # imports SymPy, so only when SymPy is in use
 
     return lgamma(a)
 
@@ -79,16 +84,9 @@ def _array(a: Any) -> Any:
 
 
 def _extremum(sp: Any, which: Any, a: Any, b: Any) -> Any:
-    # Of a number that is not real (max(x, acos(2))) there is no larger of two values,
-    # so the exact value is undefined, as torch's nan is. SymPy's Max refuses such a
-    # number, or spends minutes deciding it (min(atan2(1, asin(2)), x)): decide first,
-    # numerically, for the operands that are numbers.
-    from .compare import REAL_KINDS
-    from .symbolic import classify  # imports SymPy, so only when SymPy is in use
-
-    for operand in (a, b):
-        if getattr(operand, "is_number", False) and classify(operand).kind not in REAL_KINDS:
-            return sp.nan
+    # Of a number that is not real (max(x, acos(2))) there is no larger of two values;
+    # the engine gives such operands nan before they get here (``real_arguments``).
+    # SymPy's Max may still refuse a comparison it cannot decide: undefined too.
     try:
         return which(a, b)
     except ValueError:
@@ -124,8 +122,10 @@ def _row(
     torch_name: str,
     kink: Callable[..., Any] | None = None,
     convention: str | None = None,
+    real_arguments: bool = False,
 ) -> Function:
-    return Function(name, arity, summary, sympy, torch, math_form, torch_name, kink, convention)
+    return Function(name, arity, summary, sympy, torch, math_form, torch_name, kink, convention,
+                    real_arguments=real_arguments)
 
 
 _ROWS: tuple[Function, ...] = (
@@ -184,7 +184,7 @@ _ROWS: tuple[Function, ...] = (
          "torch.nn.functional.softplus"),
     _row("relu", 1, "max(0, x)", lambda sp, a: _extremum(sp, sp.Max, 0, a), lambda t, a: t.relu(a),
          lambda a: max(0.0, a), "torch.relu", kink=lambda a: a,
-         convention="PyTorch takes relu'(0) = 0"),
+         convention="PyTorch takes relu'(0) = 0", real_arguments=True),
     _row("erf", 1, "error function", lambda sp, a: sp.erf(a), lambda t, a: t.erf(a), math.erf,
          "torch.erf"),
     _row("erfc", 1, "complementary error function", lambda sp, a: sp.erfc(a),
@@ -193,10 +193,10 @@ _ROWS: tuple[Function, ...] = (
          lambda t, a: t.lgamma(a), math.lgamma, "torch.lgamma"),
     _row("min", 2, "smaller of two values", lambda sp, a, b: _extremum(sp, sp.Min, a, b),
          lambda t, a, b: t.minimum(a, b), min, "torch.minimum", kink=lambda a, b: a - b,
-         convention="PyTorch's minimum splits a tie, 0.5 to each argument"),
+         convention="PyTorch's minimum splits a tie, 0.5 to each argument", real_arguments=True),
     _row("max", 2, "larger of two values", lambda sp, a, b: _extremum(sp, sp.Max, a, b),
          lambda t, a, b: t.maximum(a, b), max, "torch.maximum", kink=lambda a, b: a - b,
-         convention="PyTorch's maximum splits a tie, 0.5 to each argument"),
+         convention="PyTorch's maximum splits a tie, 0.5 to each argument", real_arguments=True),
     # Reductions: on a scalar they are the identity (sum, mean, prod) or |x| (norm).
     _reduction("sum", 1, "sum of all elements", _sympy_sum, lambda t, a: t.sum(a),
                lambda a: a, "torch.sum"),

@@ -21,18 +21,14 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .functions import CONSTANTS, FUNCTIONS
-
-#: Longest expression accepted, in characters.
-MAX_EXPRESSION_LENGTH = 4_000
-#: Deepest nesting of the expression tree (parentheses, calls, operators).
-MAX_DEPTH = 64
-#: Most nodes (numbers, names, operators, calls) in one expression.
-MAX_NODES = 1_000
-#: Longest numeric literal, in characters.
-MAX_LITERAL_LENGTH = 64
-#: Largest product of constant exponents along any chain of nested powers:
-#: ``x**2000``, ``(x**64)**64`` and ``9**9**9`` are refused, ``x**1000`` is not.
-MAX_EXPONENT = 1_024
+from .limits import (
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_EXPRESSION_LENGTH,
+    MAX_LITERAL_LENGTH,
+    MAX_NODES,
+    MAX_TENSOR_ELEMENTS,
+)
 
 #: What each binary operator of the language does. SymPy expressions, tensors and
 #: floats all implement these Python operators, so both sides share this one table.
@@ -48,7 +44,8 @@ _DECIMAL_LITERAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _IMPLICIT_PRODUCT = re.compile(
     r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z_(][\w]*)"
 )
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: A variable name: a letter, then letters, digits or _.
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _UNICODE_HINTS = {
     "π": "pi", "×": "*", "·": "*", "−": "-", "÷": "/", "²": "**2", "³": "**3", "√": "sqrt(...)",
 }
@@ -384,7 +381,7 @@ class _Converter:
         if name in FUNCTIONS:
             raise self.fail("parse_error", f"'{name}' at column {column} is a function; "
                             f"call it: {name}(...)", column)
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise self.fail("parse_error", f"'{name}' at column {column} is not a valid variable "
                             "name (letters, digits and '_', starting with a letter)", column)
         if not self.allow_variables:
@@ -419,7 +416,7 @@ class _Converter:
                 # x(x+1): more often a missing '*' after a variable than a function.
                 if name in CONSTANTS:
                     hint = f" (did you mean {self._times(node)}?)"
-                elif self.allow_variables and _NAME.match(name):
+                elif self.allow_variables and NAME.match(name):
                     hint = f" (if {name} is a variable, did you mean {self._times(node)}?)"
             raise self.fail("unknown_function", f"unknown function '{name}' at column {column}"
                             f"{hint}; 'gradcheck --functions' lists the supported ones", column)
@@ -546,8 +543,6 @@ class Assignment:
         return self.shape != ()
 
 
-#: Most elements in one tensor value: the symbolic side works element by element.
-MAX_TENSOR_ELEMENTS = 64
 #: Helpers that build tensor values: name -> (least, most) arguments.
 TENSOR_HELPERS = {"ones": (1, 2), "zeros": (1, 2), "eye": (1, 1), "full": (2, 2),
                   "arange": (1, 2)}
@@ -568,7 +563,7 @@ def parse_point(text: str) -> tuple[Assignment, ...]:
             raise InputError("parse_error", f"'{piece.strip()}' at column {name_column} is not "
                              "name=value (write the point as x=1,y=2)", text=text,
                              column=name_column)
-        if not _NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
+        if not NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
             raise InputError("parse_error", f"'{name}' at column {name_column} is not a variable "
                              "name", text=text, column=name_column)
         if name in seen:

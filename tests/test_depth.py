@@ -11,8 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck_cli import autograd
-from gradcheck_cli.check import MAX_ORDER, MAX_PARTIALS, check
+from gradcheck_cli.check import check
+from gradcheck_cli.engine import autograd
+from gradcheck_cli.limits import MAX_ORDER, MAX_PARTIALS
 from gradcheck_cli.results import Status
 
 F32 = np.float32

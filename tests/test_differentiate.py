@@ -16,8 +16,8 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcheck_cli import symbolic
-from gradcheck_cli.differentiate import diff
+from gradcheck_cli.engine import symbolic
+from gradcheck_cli.engine.differentiate import diff
 from gradcheck_cli.errors import InputError
 from gradcheck_cli.functions import FUNCTIONS
 from gradcheck_cli.parse import parse_expression

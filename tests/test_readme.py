@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_cli import parse
-from gradcheck_cli.check import MAX_ORDER, MAX_PARTIALS
+from gradcheck_cli import limits
 from gradcheck_cli.functions import function_table
+from gradcheck_cli.limits import MAX_ORDER, MAX_PARTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -27,12 +27,12 @@ def test_the_function_table_lists_nothing_else() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("MAX_EXPRESSION_LENGTH", parse.MAX_EXPRESSION_LENGTH),
-    ("MAX_DEPTH", parse.MAX_DEPTH),
-    ("MAX_NODES", parse.MAX_NODES),
-    ("MAX_LITERAL_LENGTH", parse.MAX_LITERAL_LENGTH),
-    ("MAX_EXPONENT", parse.MAX_EXPONENT),
-    ("MAX_TENSOR_ELEMENTS", parse.MAX_TENSOR_ELEMENTS),
+    ("MAX_EXPRESSION_LENGTH", limits.MAX_EXPRESSION_LENGTH),
+    ("MAX_DEPTH", limits.MAX_DEPTH),
+    ("MAX_NODES", limits.MAX_NODES),
+    ("MAX_LITERAL_LENGTH", limits.MAX_LITERAL_LENGTH),
+    ("MAX_EXPONENT", limits.MAX_EXPONENT),
+    ("MAX_TENSOR_ELEMENTS", limits.MAX_TENSOR_ELEMENTS),
     ("MAX_ORDER", MAX_ORDER),
     ("MAX_PARTIALS", MAX_PARTIALS),
 ])

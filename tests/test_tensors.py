@@ -13,7 +13,8 @@ import pytest
 
 from gradcheck_cli.check import check
 from gradcheck_cli.errors import InputError
-from gradcheck_cli.parse import MAX_TENSOR_ELEMENTS, parse_point
+from gradcheck_cli.limits import MAX_TENSOR_ELEMENTS
+from gradcheck_cli.parse import parse_point
 from gradcheck_cli.render.json import render_json
 from gradcheck_cli.results import Status
 

@@ -21,13 +21,13 @@ import numpy as np
 import sympy as sp
 import torch
 
+from ..compare import Exact, Kind, Verdict, differences, real_value
+from ..parse import Assignment
+from ..request import Request, point_of
+from ..results import CheckResult, Comparison, Derivative, Status, Value, nested
 from . import autograd, symbolic
-from .check import Request, point_of
-from .compare import Exact, Kind, Verdict, differences, real_value
 from .evaluate import attempt, written_context
 from .judge import Entry, Place, judge_entry
-from .parse import Assignment
-from .results import CheckResult, Comparison, Derivative, Status, Value, nested
 
 
 def evaluate_tensor_request(request: Request) -> tuple[CheckResult, ...]:

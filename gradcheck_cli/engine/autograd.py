@@ -21,8 +21,8 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwad
 
-from .functions import CONSTANTS, FUNCTIONS
-from .parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, children
+from ..functions import CONSTANTS, FUNCTIONS
+from ..parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, children
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
 

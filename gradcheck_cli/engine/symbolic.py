@@ -8,11 +8,8 @@ derivative as SymPy writes it is what the user wants to see.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +17,9 @@ import numpy as np
 import sympy as sp
 from sympy.core.evalf import PrecisionExhausted
 
-from . import certify, differentiate
-from .compare import DTYPE_RANGES, REAL_KINDS, Exact, Kind, Written
-from .functions import FUNCTIONS
-from .parse import (
+from ..compare import DTYPE_RANGES, REAL_KINDS, Exact, Kind, Written
+from ..functions import FUNCTIONS
+from ..parse import (
     BINARY_OPERATORS,
     Binary,
     Call,
@@ -36,6 +32,8 @@ from .parse import (
     unparse,
     walk,
 )
+from . import certify, differentiate
+from .substitute import TooSlowError, at, time_budget
 
 #: Significant digits of an exact value before it is rounded to float64, where it is
 #: zero, tiny, huge, non-finite or complex (the hard cases: a cancellation, a pole).
@@ -100,16 +98,6 @@ def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
 def formula(expr: sp.Expr) -> str:
     """A derivative as SymPy prints it, in the expression language (``**`` for power)."""
     return str(expr)
-
-
-def at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
-    """``expr`` with the point's values put in, exactly; ``nan`` where SymPy refuses to
-    build it there (``Max`` of a complex number, a comparison with ``nan``): it has no
-    real value at that point."""
-    try:
-        return expr.xreplace(dict(point))
-    except (ValueError, TypeError):
-        return sp.nan
 
 
 def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
@@ -225,7 +213,7 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
         try:
             with time_budget(LIMIT_SECONDS):
                 sides.append(classify(sp.limit(reduced, symbol, point[symbol], direction)))
-        except _TooSlowError:
+        except TooSlowError:
             sides.append(Exact(math.nan, Kind.UNDEFINED,
                                f"no limit found within {LIMIT_SECONDS:g} s"))
         except (ValueError, NotImplementedError, TypeError, ZeroDivisionError, RecursionError,
@@ -239,35 +227,6 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
 #: found. A computation stuck in C, which no signal interrupts, is for the worker's
 #: --timeout to stop.
 LIMIT_SECONDS = 1.0
-
-
-class _TooSlowError(Exception):
-    """The time budget of a SymPy computation ran out."""
-
-
-@contextlib.contextmanager
-def time_budget(seconds: float) -> Iterator[None]:
-    """Raise :class:`_TooSlowError` in the block once ``seconds`` have passed, where a timer
-    signal is ours to use: the main thread, no other SIGALRM handler, no timer running.
-    Elsewhere (a library caller's thread, a caller's own alarm) the block runs unbounded.
-    """
-    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
-              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
-    if not usable:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise _TooSlowError
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass(frozen=True)
@@ -472,7 +431,14 @@ def _combine(node: Node, operands: list[Any]) -> Any:
     if isinstance(node, Binary):
         return BINARY_OPERATORS[node.op](*operands)
     assert isinstance(node, Call)
-    return FUNCTIONS[node.function].sympy(sp, *operands)
+    function = FUNCTIONS[node.function]
+    if function.real_arguments and any(getattr(o, "is_number", False) and
+                                       classify(o).kind not in REAL_KINDS for o in operands):
+        # max(x, acos(2)): of a number that is not real there is no larger one, so the
+        # value is undefined, as torch's nan is. Decided numerically first: SymPy's Max
+        # refuses such a number, or spends minutes on it (min(atan2(1, asin(2)), x)).
+        return sp.nan
+    return function.sympy(sp, *operands)
 
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> Any:

@@ -40,7 +40,8 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from .compare import Exact, Kind
+from ..compare import Exact, Kind
+from .substitute import at, time_budget
 from .sympy_functions import lgamma
 
 #: Significant digits of an exact value as shown in messages and JSON ``symbolic_text``
@@ -176,7 +177,6 @@ def _exact(x: Any) -> Exact:
 
 def _exactly_zero(expr: Any, point: Mapping[Any, Any]) -> bool:
     """SymPy's own substitution gives exactly 0 (``2*x`` at 0, ``sin(pi)``)."""
-    from .symbolic import at  # the exact route, imported where needed
     try:
         return bool(at(expr, point) == 0)
     except Exception:  # a value SymPy cannot build is not an exact 0
@@ -185,7 +185,6 @@ def _exactly_zero(expr: Any, point: Mapping[Any, Any]) -> bool:
 
 def _prover(expr: Any, point: Mapping[Any, Any]) -> Callable[[], bool | None]:
     def prove() -> bool | None:
-        from .symbolic import at, time_budget  # the exact route, imported where needed
         try:
             with time_budget(ZERO_PROOF_SECONDS):
                 here = at(expr, point)

@@ -12,10 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from . import autograd, symbolic
-from .autograd import Partial
-from .check import Request
-from .compare import (
+from ..compare import (
     Context,
     Exact,
     Tolerance,
@@ -26,9 +23,12 @@ from .compare import (
     real_value,
     second_opinions,
 )
+from ..parse import Assignment, Call, Node, Number
+from ..request import Request
+from ..results import CheckResult, Comparison, Derivative, Status
+from . import autograd, symbolic
+from .autograd import Partial
 from .judge import Entry, Judged, Place, judge_entry
-from .parse import Assignment, Call, Node, Number
-from .results import CheckResult, Comparison, Derivative, Status
 
 T = TypeVar("T")
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from . import certify, symbolic
-from .compare import (
+from ..compare import (
     Context,
     Exact,
     Kind,
@@ -29,9 +28,10 @@ from .compare import (
     judge,
     judge_kink,
 )
-from .functions import FUNCTIONS
-from .parse import Call, Number, unparse
-from .results import Status
+from ..functions import FUNCTIONS
+from ..parse import Call, Number, unparse
+from ..results import Status
+from . import certify, symbolic
 
 
 @dataclass(frozen=True)

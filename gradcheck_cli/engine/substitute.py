@@ -1,0 +1,52 @@
+"""Two tools of the exact route that both the symbolic side and the certified values
+need: putting a point into an expression, and a time budget for SymPy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sympy as sp
+
+
+def at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """``expr`` with the point's values put in, exactly; ``nan`` where SymPy refuses to
+    build it there (``Max`` of a complex number, a comparison with ``nan``): it has no
+    real value at that point."""
+    try:
+        return expr.xreplace(dict(point))
+    except (ValueError, TypeError):
+        return sp.nan
+
+
+class TooSlowError(Exception):
+    """The time budget of a SymPy computation ran out."""
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise :class:`TooSlowError` in the block once ``seconds`` have passed, where a timer
+    signal is ours to use: the main thread, no other SIGALRM handler, no timer running.
+    Elsewhere (a library caller's thread, a caller's own alarm) the block runs unbounded.
+    """
+    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TooSlowError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
