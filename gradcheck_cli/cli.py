@@ -19,7 +19,6 @@ import typer
 from . import __version__
 from .batch import (
     LineOptions,
-    ReportFile,
     count_checks,
     default_jobs,
     open_input,
@@ -34,7 +33,7 @@ from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
 from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
 from .limits import MAX_ORDER
-from .render import RENDERERS, OutputFormat, Style
+from .render import DEFAULT_FORMAT, REPORTERS, OutputFormat, Reporter, ReportFile, Style
 from .results import CheckResult
 from .workers import (
     DEFAULT_MEMORY_MB,
@@ -118,7 +117,7 @@ def main(
         help="For a tensor output: the vector v of out.backward(v), 'ones' or a list such as "
         "'[1, 0]' (default: the full Jacobian).", show_default=False, metavar="V")] = None,
     output_format: Annotated[OutputFormat, typer.Option(
-        "--format", "-f", help="Output format.", case_sensitive=False)] = OutputFormat.TABLE,
+        "--format", "-f", help="Output format.", case_sensitive=False)] = DEFAULT_FORMAT,
     file: Annotated[str | None, typer.Option(
         "--file", help="Check every line of this file ('-': standard input), "
         "written 'EXPR @ x=1, y=2'.", show_default=False, metavar="PATH")] = None,
@@ -155,7 +154,7 @@ def main(
         options = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value,
                               vjp=vjp)
         limits = _limits(timeout, memory_limit)
-        raise typer.Exit(check_file(file, options, output_format, report,
+        raise typer.Exit(check_file(file, options, REPORTERS[output_format], report,
                                     jobs=jobs or default_jobs(), limits=limits))
     if jobs is not None:
         raise typer.BadParameter("--jobs applies only with --file", param_hint="--jobs")
@@ -169,7 +168,7 @@ def main(
                           dtype=dtype.value, vjp=vjp)
     except InputError as error:
         refused = error_result(expression, error)
-        emit([refused], output_format, refused_to_stderr=True, report=report)
+        emit([refused], REPORTERS[output_format], refused=True, report=report)
         raise typer.Exit(USAGE_ERROR) from None
     if not isolated:
         set_up_check_process()  # this process runs the check itself
@@ -180,11 +179,11 @@ def main(
         answered: list[tuple[CheckResult, ...]] = []
         run_requests([request], lambda _, found: answered.append(found), jobs=1, limits=limits)
         (results,) = answered
-    emit(results, output_format, report=report)
+    emit(results, REPORTERS[output_format], report=report)
     raise typer.Exit(exit_code(results))
 
 
-def check_file(path: str, options: LineOptions, output_format: OutputFormat, report: ReportFile,
+def check_file(path: str, options: LineOptions, reporter: Reporter, report: ReportFile,
                *, jobs: int, limits: Limits) -> int:
     """Batch mode: read and check every line, write the report, return the exit code."""
     try:
@@ -197,9 +196,9 @@ def check_file(path: str, options: LineOptions, output_format: OutputFormat, rep
     except OSError as error:
         reason = error.strerror or str(error)
         raise typer.BadParameter(f"cannot read {path}: {reason}", param_hint="--file") from None
-    # jsonl is written check by check, as each one and all before it are done.
-    streaming = output_format is OutputFormat.JSONL
-    from .render.jsonl import record_line, summary_line
+    # A streaming format (jsonl) is written check by check, as each one and all before
+    # it are done.
+    streaming = reporter.streams
 
     try:
         # The workers start importing SymPy and torch while the lines are parsed.
@@ -209,30 +208,30 @@ def check_file(path: str, options: LineOptions, output_format: OutputFormat, rep
             shown = not (streaming and report.path is None and _isatty(sys.stdout))
             with progress_bar(count_checks(items), sys.stderr, enabled=shown) as advance:
                 results = run_items(items, pool=pool, on_progress=advance,
-                                    on_result=(lambda r: report.write(record_line(r)))
+                                    on_result=(lambda r: report.write(reporter.record(r)))
                                     if streaming else None)
-        report.write(summary_line(results) if streaming else
-                     RENDERERS[output_format](results, _report_style(report)))
+        report.write(reporter.closing(results) if streaming else
+                     reporter.report(results, _report_style(report)))
         report.commit()
     except BaseException:
-        if not streaming:  # a jsonl report keeps its finished checks in PATH.partial
+        if not streaming:  # a streamed report keeps its finished checks in PATH.partial
             report.discard()
         raise
     return exit_code(results, input_errors_are_usage=False)
 
 
-def emit(results: Sequence[CheckResult], output_format: OutputFormat, *,
-         refused_to_stderr: bool = False, report: ReportFile | None = None) -> None:
-    """Write the report to standard output or ``--output`` (a refused input's table to
-    standard error)."""
-    if refused_to_stderr and output_format is OutputFormat.TABLE:
-        from .render.table import render_error
-
-        sys.stderr.write(render_error(results[0], color=_wants_color(sys.stderr)))
-        return
+def emit(results: Sequence[CheckResult], reporter: Reporter, *, refused: bool = False,
+         report: ReportFile | None = None) -> None:
+    """Write the report to standard output or ``--output``; input that was refused as
+    the format shows it (the table: its message, on standard error)."""
     report = report or ReportFile(None)
+    if refused:
+        refusal = reporter.refused(results[0], Style(color=_wants_color(sys.stderr)))
+        if refusal.to_stderr:
+            sys.stderr.write(refusal.text)
+            return
     try:
-        report.write(RENDERERS[output_format](results, _report_style(report)))
+        report.write(reporter.report(results, _report_style(report)))
         report.commit()
     except BaseException:
         report.discard()

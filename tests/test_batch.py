@@ -16,10 +16,7 @@ from typer.testing import Result
 
 from gradcheck_cli import render
 from gradcheck_cli.batch import (
-    MAX_LINE_BYTES,
-    MAX_POINTS_PER_LINE,
     LineOptions,
-    ReportFile,
     count_checks,
     parse_line,
     read_items,
@@ -28,7 +25,8 @@ from gradcheck_cli.batch import (
     wants_progress,
 )
 from gradcheck_cli.check import Request
-from gradcheck_cli.render import OutputFormat
+from gradcheck_cli.limits import MAX_LINE_BYTES, MAX_POINTS_PER_LINE
+from gradcheck_cli.render import ReportFile
 from gradcheck_cli.results import CheckResult, Status
 from gradcheck_cli.workers import MAX_QUEUED_BYTES, Limits, WorkerPool, run_requests
 
@@ -334,7 +332,7 @@ def test_a_failing_renderer_leaves_no_file_behind(gradcheck: Invoke, tmp_path: P
     def broken(results: object, style: object) -> str:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setitem(render.RENDERERS, OutputFormat.JSON, broken)
+    monkeypatch.setattr(render.JsonReporter, "report", lambda self, results, style: broken(results, style))
     path = write(tmp_path, "x**2 @ x=1\n")
     report = tmp_path / "report.json"
     report.write_text("the previous report\n")
@@ -349,7 +347,7 @@ def test_a_failing_renderer_in_single_mode_leaves_no_file(gradcheck: Invoke, tmp
     def broken(results: object, style: object) -> str:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setitem(render.RENDERERS, OutputFormat.JSON, broken)
+    monkeypatch.setattr(render.JsonReporter, "report", lambda self, results, style: broken(results, style))
     report = tmp_path / "report.json"
     with pytest.raises(RuntimeError):
         gradcheck("x**2", "--at", "x=1", "--format", "json", "--output", str(report))

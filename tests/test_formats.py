@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from gradcheck_cli.render import RENDERERS, OutputFormat, Style
+from gradcheck_cli.render import REPORTERS, OutputFormat, Style
 from gradcheck_cli.render.github import annotation, escape_data, escape_property, render_github
 from gradcheck_cli.render.json import check_record
 from gradcheck_cli.render.jsonl import record_line, render_jsonl, summary_line
@@ -52,9 +52,9 @@ ALL = [PASSED, WARNED, FAILED, ERRORED]
 
 
 def test_every_format_has_a_renderer() -> None:
-    assert {OutputFormat.JSONL, OutputFormat.JUNIT, OutputFormat.GITHUB} <= set(RENDERERS)
+    assert {OutputFormat.JSONL, OutputFormat.JUNIT, OutputFormat.GITHUB} <= set(REPORTERS)
     for output_format in (OutputFormat.JSONL, OutputFormat.JUNIT, OutputFormat.GITHUB):
-        assert RENDERERS[output_format](ALL, Style()).endswith("\n")
+        assert REPORTERS[output_format].report(ALL, Style()).endswith("\n")
 
 
 # -- JSON Lines -----------------------------------------------------------------------------

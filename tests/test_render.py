@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gradcheck_cli.render import RENDERERS, OutputFormat, Style
+from gradcheck_cli.render import REPORTERS, OutputFormat, Style
 from gradcheck_cli.render.json import number, render_json
 from gradcheck_cli.render.table import render_error, render_table
 from gradcheck_cli.results import CheckResult, Comparison, Derivative, Status
@@ -70,12 +70,13 @@ def refused() -> CheckResult:
 
 
 def test_every_format_has_a_renderer() -> None:
-    assert set(RENDERERS) == set(OutputFormat)
+    assert set(REPORTERS) == set(OutputFormat)
+    assert all(REPORTERS[f].format is f for f in OutputFormat)
 
 
 @pytest.mark.parametrize("output_format", list(OutputFormat))
 def test_every_renderer_reports_the_failure(output_format: OutputFormat) -> None:
-    text = RENDERERS[output_format]([passing(), failing(), refused()], Style())
+    text = REPORTERS[output_format].report([passing(), failing(), refused()], Style())
     assert isinstance(text, str)
     assert "x*sqrt(x)" in text
     assert REASON in " ".join(text.split())
