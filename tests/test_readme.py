@@ -1,4 +1,5 @@
-"""The README documents what the code does: tables generated from the code stay in step."""
+"""The README and docs/ document what the code does: tables generated from the code stay in
+step, and every relative link points at a file and heading that exist."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from gradcheck_cli.limits import MAX_ORDER, MAX_PARTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+REFERENCE = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
 
 
 @pytest.mark.parametrize(("call", "meaning", "torch_form"), function_table())
 def test_every_registry_function_has_its_row(call: str, meaning: str, torch_form: str) -> None:
     row = f"| `{call}` | {meaning.replace('|', chr(92) + '|')} | `{torch_form}` |"
-    assert row in README
+    assert row in REFERENCE
 
 
 def test_the_function_table_lists_nothing_else() -> None:
-    documented = re.findall(r"^\| `(\w+)\(", README, flags=re.MULTILINE)
+    documented = re.findall(r"^\| `(\w+)\(", REFERENCE, flags=re.MULTILINE)
     assert sorted(documented) == sorted(call.split("(")[0] for call, _, _ in function_table())
 
 
@@ -35,10 +38,12 @@ def test_the_function_table_lists_nothing_else() -> None:
     ("MAX_TENSOR_ELEMENTS", limits.MAX_TENSOR_ELEMENTS),
     ("MAX_ORDER", MAX_ORDER),
     ("MAX_PARTIALS", MAX_PARTIALS),
+    ("MAX_LINE_BYTES", limits.MAX_LINE_BYTES),
+    ("MAX_POINTS_PER_LINE", limits.MAX_POINTS_PER_LINE),
 ])
 def test_each_limit_is_documented_with_its_value(name: str, value: int) -> None:
-    mentions = re.findall(rf"`{name}`[^|\n]*?(?:\|\s*)?=?\s*([\d,]+)", README)
-    assert mentions, f"{name} is not in the README"
+    mentions = re.findall(rf"`{name}`[^|\n]*?(?:\|\s*)?=?\s*([\d,]+)", REFERENCE)
+    assert mentions, f"{name} is not in docs/reference.md"
     assert any(int(m.replace(",", "")) == value for m in mentions), (name, mentions)
 
 
@@ -48,3 +53,30 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_command = next(c for c in commands if "pytest" in c)
     assert "torch==2.13.0" in test_command  # a CPU build, never the multi-GB CUDA one
     assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # an absolute URL
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.name}: {target} does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), flags=re.MULTILINE)
+            assert anchor in {_anchor(h) for h in headings}, f"{page.name}: no heading #{anchor}"
+
+
+def test_every_category_the_code_can_give_is_documented() -> None:
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "gradcheck_cli").rglob("*.py"))
+    given = set(re.findall(r"Verdict\(Status\.\w+, \"(\w+)\"", source))
+    documented = set(re.findall(r"`(\w+)`", REFERENCE))
+    assert given, "the pattern finds the categories"
+    assert given <= documented, sorted(given - documented)
