@@ -32,7 +32,7 @@ from typing import IO, TextIO
 from .check import Request, error_result, prepare
 from .errors import InputError
 from .limits import MAX_LINE_BYTES, MAX_POINTS_PER_LINE
-from .results import CheckResult, Status
+from .results import Category, CheckResult, Status
 from .workers import DEFAULT_LIMITS, Limits, WorkerPool, run_requests
 
 #: What ``source`` calls standard input.
@@ -115,7 +115,7 @@ def prepare_lines(lines: Sequence[RawLine], name: str, options: LineOptions = Li
     for line in lines:
         source = f"{name}:{line.lineno}"
         if line.too_long is not None:
-            items.append(_refused("limit", f"the line is {line.too_long:,} bytes long; the "
+            items.append(_refused(Category.LIMIT, f"the line is {line.too_long:,} bytes long; the "
                                   f"limit is MAX_LINE_BYTES = {MAX_LINE_BYTES:,}", source,
                                   _shown(line.raw)))
             continue
@@ -160,12 +160,12 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
     """One line: ``None`` when blank or a comment, else a request or its error row."""
     nul = raw.find(b"\x00")
     if nul >= 0:
-        return _refused("encoding", f"the line holds a NUL byte at column {nul + 1} (is this "
+        return _refused(Category.ENCODING, f"the line holds a NUL byte at column {nul + 1} (is this "
                         "a binary file?)", source, _shown(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return _refused("encoding", f"the line is not valid UTF-8 (byte 0x{raw[error.start]:02x} "
+        return _refused(Category.ENCODING, f"the line is not valid UTF-8 (byte 0x{raw[error.start]:02x} "
                         f"at column {error.start + 1}); save the file as UTF-8", source,
                         _shown(raw))
     content = text.split("#", 1)[0]  # '#' is in no expression: the rest is a comment
@@ -174,7 +174,7 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
     expression, *points = content.split("@")
     expression = expression.strip()
     if len(points) > MAX_POINTS_PER_LINE:
-        return _refused("limit", f"the line gives {len(points)} points; the limit is "
+        return _refused(Category.LIMIT, f"the line gives {len(points)} points; the limit is "
                         f"MAX_POINTS_PER_LINE = {MAX_POINTS_PER_LINE}", source, expression)
     try:
         return prepare(expression, [p.strip() for p in points], wrt=options.wrt,
@@ -184,7 +184,7 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
         return _printable(error_result(expression, error, source))
 
 
-def _refused(category: str, message: str, source: str, expression: str = "") -> CheckResult:
+def _refused(category: Category, message: str, source: str, expression: str = "") -> CheckResult:
     return CheckResult(expression=_escape(expression)[:_SHOWN_CHARS], point=(),
                        status=Status.ERROR, category=category, message=message, source=source)
 

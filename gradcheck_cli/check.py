@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .errors import InputError
 from .request import PointLike, PointsLike, Request, point_of, prepare
-from .results import CheckResult, Status
+from .results import Category, CheckResult, Status
 
 __all__ = ["PointLike", "PointsLike", "Request", "check", "check_points", "error_result",
            "load_evaluation", "point_of", "prepare", "run", "stopped_results"]
@@ -97,7 +97,7 @@ def run(request: Request) -> tuple[CheckResult, ...]:
     try:
         return evaluate_request(request)
     except Exception as error:
-        return stopped_results(request, "internal_error", f"the check could not be completed: "
+        return stopped_results(request, Category.INTERNAL_ERROR, f"the check could not be completed: "
                                                           f"{type(error).__name__}: {error}")
 
 
@@ -117,7 +117,7 @@ def load_evaluation() -> None:
             gc.enable()
 
 
-def stopped_results(request: Request, category: str, message: str) -> tuple[CheckResult, ...]:
+def stopped_results(request: Request, category: Category, message: str) -> tuple[CheckResult, ...]:
     """One ``error`` result per point of a request whose check could not finish."""
     return tuple(
         CheckResult(expression=request.expression.text, point=point_of(point),

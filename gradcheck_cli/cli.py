@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from enum import Enum
 from typing import Annotated
 
 import typer
@@ -30,6 +29,7 @@ from .batch import (
 )
 from .check import error_result, prepare, run
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
+from .dtypes import DType
 from .errors import InputError
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
 from .limits import MAX_ORDER
@@ -78,13 +78,6 @@ Exit codes:
      (with --file: a bad option or a file that cannot be read; a refused line is
      an error result, exit code {CHECK_FAILED})
 """
-
-class DType(str, Enum):
-    """The ``--dtype`` choices."""
-
-    FLOAT64 = "float64"
-    FLOAT32 = "float32"
-
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .results import Status
+from .dtypes import DType
+from .results import Category, Status
 
 #: Default relative tolerance for float64.
 DEFAULT_RTOL = 1e-7
@@ -113,16 +114,13 @@ class Verdict:
     """A status, its category (a short machine name) and one sentence of why."""
 
     status: Status
-    category: str
+    category: Category
     message: str | None
 
 
 #: Per dtype: the largest finite value and half the smallest subnormal (below which a
 #: value rounds to 0). The one table of dtype ranges on the light side.
-DTYPE_RANGES: dict[str, tuple[float, float]] = {
-    "float64": (1.7976931348623157e308, 2.0**-1075),
-    "float32": (3.4028234663852886e38, 2.0**-150),
-}
+DTYPE_RANGES: dict[str, tuple[float, float]] = {d.value: (d.largest, d.tiny) for d in DType}
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ class Context:
 
 _NOTHING_FOUND = Context()
 
-OK = Verdict(Status.PASS, "ok", None)
+OK = Verdict(Status.PASS, Category.OK, None)
 
 
 def fmt(value: float | tuple[Any, ...] | None) -> str:
@@ -240,7 +238,7 @@ def judge(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
     if exact.doubt is None:
         return verdict
     if verdict.status is Status.PASS:
-        return Verdict(Status.WARN, "uncertain",
+        return Verdict(Status.WARN, Category.UNCERTAIN,
                        f"the exact {quantity} is not certain: {exact.doubt}; autograd gives "
                        f"{fmt(actual)}, which agrees with 0")
     return Verdict(verdict.status, verdict.category, f"{verdict.message} ({exact.doubt})")
@@ -252,19 +250,19 @@ def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
     if exact.by_limit and context.undefined:
         # (1+x)**(1/x) at 0: torch's 1**inf is 1, but as written there is no value here.
         if math.isfinite(a) and tolerance.close(a, s):
-            return Verdict(Status.WARN, "removable",
+            return Verdict(Status.WARN, Category.REMOVABLE,
                            f"undefined as written at this point ({context.undefined}); autograd "
                            f"gives {fmt(a)}, which is the limit of the {quantity}")
-        return Verdict(Status.WARN, "removable",
+        return Verdict(Status.WARN, Category.REMOVABLE,
                        f"undefined as written at this point ({context.undefined}), so autograd "
                        f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
     largest, tiny = DTYPE_RANGES[context.dtype]
     if abs(s) > largest and a == math.copysign(math.inf, s):
-        return Verdict(Status.WARN, "overflow",
+        return Verdict(Status.WARN, Category.OVERFLOW,
                        f"the exact {quantity} {fmt(s)} is beyond {context.dtype}'s range (largest "
                        f"{largest:.6g}); autograd's {fmt(a)} is the nearest {context.dtype} can say")
     if 0 < abs(s) < tiny and a == 0:
-        return Verdict(Status.WARN, "underflow",
+        return Verdict(Status.WARN, Category.UNDERFLOW,
                        f"the exact {quantity} {fmt(s)} is too small for {context.dtype} and rounds "
                        f"to 0; autograd gives 0")
     if math.isfinite(a):
@@ -273,36 +271,36 @@ def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
         message = (f"autograd gives {fmt(a)}, the exact {quantity} is {fmt(s)}: they differ by "
                    f"{fmt(abs(a - s))}, more than atol + rtol*|exact| = {fmt(tolerance.bound(s))}")
         if context.overflow:
-            return Verdict(Status.FAIL, "overflow", f"{message}; {context.overflow}")
+            return Verdict(Status.FAIL, Category.OVERFLOW, f"{message}; {context.overflow}")
         if context.underflow:
-            return Verdict(Status.FAIL, "underflow", f"{message}; {context.underflow}")
-        return Verdict(Status.FAIL, "mismatch", message)
+            return Verdict(Status.FAIL, Category.UNDERFLOW, f"{message}; {context.underflow}")
+        return Verdict(Status.FAIL, Category.MISMATCH, message)
     if context.undefined:
-        return Verdict(Status.WARN, "removable",
+        return Verdict(Status.WARN, Category.REMOVABLE,
                        f"undefined as written at this point ({context.undefined}), so autograd "
                        f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
     if context.overflow:
-        return Verdict(Status.FAIL, "overflow",
+        return Verdict(Status.FAIL, Category.OVERFLOW,
                        f"autograd gives {fmt(a)} because {context.overflow}; "
                        f"the exact {quantity} is {fmt(s)}")
     if context.underflow:
-        return Verdict(Status.FAIL, "underflow",
+        return Verdict(Status.FAIL, Category.UNDERFLOW,
                        f"autograd gives {fmt(a)} because {context.underflow}; "
                        f"the exact {quantity} is {fmt(s)}")
     if math.isnan(a):
-        return Verdict(Status.FAIL, "autograd_nan",
+        return Verdict(Status.FAIL, Category.AUTOGRAD_NAN,
                        f"autograd gives nan, but the exact {quantity} is {fmt(s)}")
-    return Verdict(Status.FAIL, "mismatch",
+    return Verdict(Status.FAIL, Category.MISMATCH,
                    f"autograd gives {fmt(a)}, but the exact {quantity} is {fmt(s)}")
 
 
 def _overflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
               context: Context) -> Verdict:
     if actual == exact.value:  # the same-signed infinity
-        return Verdict(Status.WARN, "overflow",
+        return Verdict(Status.WARN, Category.OVERFLOW,
                        f"the exact {quantity} {exact.text} is beyond float64's range; "
                        f"autograd's {fmt(actual)} is the nearest float64 can say")
-    return Verdict(Status.FAIL, "overflow",
+    return Verdict(Status.FAIL, Category.OVERFLOW,
                    f"the exact {quantity} is {exact.text}, beyond float64; autograd "
                    f"gives {fmt(actual)}")
 
@@ -310,10 +308,10 @@ def _overflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
 def _underflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                context: Context) -> Verdict:
     if tolerance.close(actual, 0.0):
-        return Verdict(Status.WARN, "underflow",
+        return Verdict(Status.WARN, Category.UNDERFLOW,
                        f"the exact {quantity} {exact.text} is too small for float64 (below about "
                        f"4.9e-324) and rounds to 0; autograd gives {fmt(actual)}")
-    return Verdict(Status.FAIL, "underflow",
+    return Verdict(Status.FAIL, Category.UNDERFLOW,
                    f"the exact {quantity} is {exact.text}, which rounds to 0 in float64, but "
                    f"autograd gives {fmt(actual)}")
 
@@ -321,12 +319,12 @@ def _underflow(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
 def _signed_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                      context: Context) -> Verdict:
     if actual == exact.value:
-        return Verdict(Status.WARN, "pole",
+        return Verdict(Status.WARN, Category.POLE,
                        f"the exact {quantity} is infinite here ({exact.text}) and autograd agrees")
     if math.isnan(actual):
-        return Verdict(Status.WARN, "pole",
+        return Verdict(Status.WARN, Category.POLE,
                        f"the exact {quantity} is infinite here ({exact.text}); autograd gives nan")
-    return Verdict(Status.FAIL, "pole",
+    return Verdict(Status.FAIL, Category.POLE,
                    f"the exact {quantity} is infinite here ({exact.text}), but autograd gives "
                    f"{fmt(actual)}")
 
@@ -334,10 +332,10 @@ def _signed_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tole
 def _complex_infinity(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                       context: Context) -> Verdict:
     if not math.isfinite(actual):
-        return Verdict(Status.WARN, "pole",
+        return Verdict(Status.WARN, Category.POLE,
                        f"a pole: the {quantity} is infinite with no definite sign (+inf on one "
                        f"side, -inf on the other); autograd gives {fmt(actual)}")
-    return Verdict(Status.FAIL, "pole",
+    return Verdict(Status.FAIL, Category.POLE,
                    f"a pole: the exact {quantity} is infinite, but autograd gives {fmt(actual)}")
 
 
@@ -345,10 +343,10 @@ def _complex(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
              context: Context) -> Verdict:
     where = f" ({context.undefined})" if context.undefined else ""
     if math.isnan(actual):
-        return Verdict(Status.WARN, "domain",
+        return Verdict(Status.WARN, Category.DOMAIN,
                        f"outside the real domain{where}: the exact {quantity} is complex, "
                        f"{exact.text}; autograd gives nan")
-    return Verdict(Status.FAIL, "domain",
+    return Verdict(Status.FAIL, Category.DOMAIN,
                    f"outside the real domain{where}: the exact {quantity} is complex, "
                    f"{exact.text}, but autograd gives {fmt(actual)}")
 
@@ -357,18 +355,18 @@ def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                context: Context) -> Verdict:
     if exact.by_limit:  # one-sided limits that differ: a jump
         where = f"{context.undefined}; " if context.undefined else ""
-        return Verdict(Status.WARN, "undefined",
+        return Verdict(Status.WARN, Category.UNDEFINED,
                        f"the {quantity} is undefined at this point ({where}{exact.text}), so it "
                        f"has no limit; autograd gives {fmt(actual)}")
     where = context.undefined or f"SymPy finds {exact.text}"
-    return Verdict(Status.WARN, "undefined",
+    return Verdict(Status.WARN, Category.UNDEFINED,
                    f"the {quantity} is undefined at this point ({where}), with no limit; "
                    f"autograd gives {fmt(actual)}")
 
 
 def _uncertain(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                context: Context) -> Verdict:
-    return Verdict(Status.WARN, "uncertain",
+    return Verdict(Status.WARN, Category.UNCERTAIN,
                    f"the exact {quantity} could not be certified: {exact.text}; autograd gives "
                    f"{fmt(actual)}, which is not checked")
 
@@ -396,20 +394,20 @@ def judge_kink(left: Exact, right: Exact, jump: bool, actual: float, tolerance: 
     """
     said = f"; {convention}" if convention else ""
     if jump:
-        return Verdict(Status.WARN, "not_differentiable",
+        return Verdict(Status.WARN, Category.NOT_DIFFERENTIABLE,
                        f"{where} jumps here, so no derivative exists; autograd gives "
                        f"{fmt(actual)}{said}")
     sides = f"one-sided derivatives {fmt(left.value)} (left) and {fmt(right.value)} (right)"
     if left.kind in REAL_KINDS and right.kind in REAL_KINDS:
         low, high = sorted((left.value, right.value))
         if low - tolerance.bound(low) <= actual <= high + tolerance.bound(high):
-            return Verdict(Status.WARN, "not_differentiable",
+            return Verdict(Status.WARN, Category.NOT_DIFFERENTIABLE,
                            f"not differentiable here ({where}): {sides}; autograd's "
                            f"{fmt(actual)} lies between them, a valid subgradient{said}")
-        return Verdict(Status.FAIL, "not_differentiable",
+        return Verdict(Status.FAIL, Category.NOT_DIFFERENTIABLE,
                        f"not differentiable here ({where}): {sides}; autograd's "
                        f"{fmt(actual)} lies outside them{said}")
-    return Verdict(Status.WARN, "not_differentiable",
+    return Verdict(Status.WARN, Category.NOT_DIFFERENTIABLE,
                    f"not differentiable here ({where}): {sides}; autograd gives "
                    f"{fmt(actual)}{said}")
 
@@ -430,7 +428,7 @@ def second_opinions(verdict: Verdict, exact: Exact, actual: float, *,
         notes.append(f"forward mode gives {fmt(forward_mode)} but reverse mode gives "
                      f"{fmt(actual)}")
         if status.rank < Status.FAIL.rank:
-            status, category = Status.FAIL, "forward_reverse_mismatch"
+            status, category = Status.FAIL, Category.FORWARD_REVERSE_MISMATCH
     fd = finite_difference
     if verdict.status is Status.FAIL and exact.kind is Kind.FINITE and fd is not None \
             and math.isfinite(fd):

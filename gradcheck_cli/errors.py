@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from .results import Category
+
 
 class InputError(ValueError):
     """User input that cannot be checked: it does not parse, breaks a limit, or is incomplete.
 
-    ``category`` is a short machine name (``parse_error``, ``limit``, ``unknown_function``,
-    ``unknown_variable``, ``missing_value``, ``repeated_variable``, ``non_finite_point``,
-    ``bad_option``); ``message`` is one human sentence; ``text`` and ``column``
+    ``category`` is one of :data:`~gradcheck_cli.results.INPUT_CATEGORIES` (``parse_error``,
+    ``limit``, ...); ``message`` is one human sentence; ``text`` and ``column``
     (1-based), when known, locate the problem so that a caret can point at it.
     """
 
     def __init__(
         self,
-        category: str,
+        category: Category,
         message: str,
         *,
         text: str | None = None,

@@ -29,6 +29,7 @@ from .limits import (
     MAX_NODES,
     MAX_TENSOR_ELEMENTS,
 )
+from .results import Category
 
 #: What each binary operator of the language does. SymPy expressions, tensors and
 #: floats all implement these Python operators, so both sides share this one table.
@@ -215,7 +216,7 @@ def parse_constant(text: str, *, offset: int = 0, context: str | None = None) ->
 def _parse(text: str, *, allow_variables: bool, offset: int = 0, context: str | None = None) -> Node:
     whole = text if context is None else context
 
-    def fail(category: str, message: str, column: int | None = None) -> InputError:
+    def fail(category: Category, message: str, column: int | None = None) -> InputError:
         return InputError(category, message, text=whole, column=column)
 
     # Leading blanks would be an "unexpected indent" to Python's parser.
@@ -224,18 +225,18 @@ def _parse(text: str, *, allow_variables: bool, offset: int = 0, context: str | 
     text = stripped
 
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise fail("limit", f"the expression is {len(text):,} characters long; the limit "
+        raise fail(Category.LIMIT, f"the expression is {len(text):,} characters long; the limit "
                    f"is MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}")
     if not text.strip():
-        raise fail("parse_error", "the expression is empty")
+        raise fail(Category.PARSE_ERROR, "the expression is empty")
     for index, char in enumerate(text):
         if char == "\x00" or (ord(char) < 32 and char != "\t") or ord(char) == 127:
-            raise fail("parse_error", f"control character {char!r} at column "
+            raise fail(Category.PARSE_ERROR, f"control character {char!r} at column "
                        f"{offset + index + 1}", offset + index + 1)
         if ord(char) > 127:
             hint = _UNICODE_HINTS.get(char)
             suffix = f"; write {hint} instead" if hint else "; only ASCII is accepted"
-            raise fail("parse_error", f"non-ASCII character {char!r} at column "
+            raise fail(Category.PARSE_ERROR, f"non-ASCII character {char!r} at column "
                        f"{offset + index + 1}{suffix}", offset + index + 1)
 
     # '^' means power here, as in most maths; Python would read it as xor with the
@@ -243,13 +244,13 @@ def _parse(text: str, *, allow_variables: bool, offset: int = 0, context: str | 
     source, column_of = _caret_to_power(text, offset)
     depth = _paren_depth(source)
     if depth > MAX_DEPTH:
-        raise fail("limit", f"parentheses nest {depth} deep; the limit is MAX_DEPTH = {MAX_DEPTH}")
+        raise fail(Category.LIMIT, f"parentheses nest {depth} deep; the limit is MAX_DEPTH = {MAX_DEPTH}")
     try:
         module = ast.parse(source, mode="eval")
     except SyntaxError as error:
         raise _syntax_error(text, source, column_of, error, fail, offset) from None
     except (MemoryError, RecursionError):
-        raise fail("limit", f"the expression nests too deeply; the limit is MAX_DEPTH = {MAX_DEPTH}"
+        raise fail(Category.LIMIT, f"the expression nests too deeply; the limit is MAX_DEPTH = {MAX_DEPTH}"
                    ) from None
     _check_size(module.body, fail, column_of)
     converter = _Converter(source, column_of, allow_variables, fail)
@@ -286,16 +287,16 @@ def _syntax_error(text: str, source: str, column_of: list[int], error: SyntaxErr
     if implicit and _DECIMAL_LITERAL.fullmatch(implicit.group(1)):
         number, name = implicit.group(1), implicit.group(2)
         column = offset + implicit.start() + 1
-        return fail("parse_error", f"'{number}{name}' at column {column} is not an expression; "
+        return fail(Category.PARSE_ERROR, f"'{number}{name}' at column {column} is not an expression; "
                     f"did you mean {number}*{name}?", column)
     if text.count("(") != text.count(")"):
-        return fail("parse_error", f"unbalanced parentheses: {text.count('(')} '(' and "
+        return fail(Category.PARSE_ERROR, f"unbalanced parentheses: {text.count('(')} '(' and "
                     f"{text.count(')')} ')'", None)
     position = error.offset or len(source) + 1
     column = column_of[min(max(position - 1, 0), len(column_of) - 1)]
     if position > len(source):
-        return fail("parse_error", "the expression ends too early (a missing operand?)", column)
-    return fail("parse_error",
+        return fail(Category.PARSE_ERROR, "the expression ends too early (a missing operand?)", column)
+    return fail(Category.PARSE_ERROR,
                 f"cannot parse the expression at column {column}: {error.msg}", column)
 
 
@@ -307,10 +308,10 @@ def _check_size(body: ast.AST, fail, column_of: list[int]) -> None:  # type: ign
         node, depth = stack.pop()
         count += 1
         if count > MAX_NODES:
-            raise fail("limit", f"the expression has more than MAX_NODES = {MAX_NODES:,} parts")
+            raise fail(Category.LIMIT, f"the expression has more than MAX_NODES = {MAX_NODES:,} parts")
         if depth > MAX_DEPTH:
             column = _column(node, column_of)
-            raise fail("limit", f"the expression nests deeper than MAX_DEPTH = {MAX_DEPTH} "
+            raise fail(Category.LIMIT, f"the expression nests deeper than MAX_DEPTH = {MAX_DEPTH} "
                        f"(at column {column})", column)
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
                      if not isinstance(child, ast.expr_context | ast.operator | ast.unaryop))
@@ -345,10 +346,10 @@ class _Converter:
             return self._call(node, column)
         if isinstance(node, ast.BinOp | ast.UnaryOp):
             symbol = self._segment(node)
-            raise self.fail("parse_error", f"operator in '{symbol}' at column {column} is not "
+            raise self.fail(Category.PARSE_ERROR, f"operator in '{symbol}' at column {column} is not "
                             "supported; use + - * / ** (or ^ for power)", column)
         what = _REFUSED.get(type(node), f"'{type(node).__name__}' syntax")
-        raise self.fail("parse_error", f"{what} not allowed at column {column}: only numbers, "
+        raise self.fail(Category.PARSE_ERROR, f"{what} not allowed at column {column}: only numbers, "
                         "variables, + - * / ** and supported functions are", column)
 
     def _segment(self, node: ast.AST) -> str:
@@ -362,16 +363,16 @@ class _Converter:
                 type(value), f"{type(value).__name__} literals")
             if isinstance(value, bool) or value is None or value is Ellipsis:
                 kind = f"'{literal}'"
-            raise self.fail("parse_error", f"{kind} not allowed at column {column}: only real "
+            raise self.fail(Category.PARSE_ERROR, f"{kind} not allowed at column {column}: only real "
                             "numbers are", column)
         if len(literal) > MAX_LITERAL_LENGTH:
-            raise self.fail("limit", f"the number at column {column} is {len(literal)} characters "
+            raise self.fail(Category.LIMIT, f"the number at column {column} is {len(literal)} characters "
                             f"long; the limit is MAX_LITERAL_LENGTH = {MAX_LITERAL_LENGTH}", column)
         if not _DECIMAL_LITERAL.fullmatch(literal):
-            raise self.fail("parse_error", f"'{literal}' at column {column}: write numbers in "
+            raise self.fail(Category.PARSE_ERROR, f"'{literal}' at column {column}: write numbers in "
                             "plain decimal (1, 0.5, 1e-3)", column)
         if isinstance(value, float) and not math.isfinite(value):
-            raise self.fail("limit", f"the number {literal} at column {column} is too large for "
+            raise self.fail(Category.LIMIT, f"the number {literal} at column {column} is too large for "
                             "float64 (largest about 1.8e308)", column)
         return Number(value, literal, column)
 
@@ -379,13 +380,13 @@ class _Converter:
         if name in CONSTANTS:
             return Constant(name, column)
         if name in FUNCTIONS:
-            raise self.fail("parse_error", f"'{name}' at column {column} is a function; "
+            raise self.fail(Category.PARSE_ERROR, f"'{name}' at column {column} is a function; "
                             f"call it: {name}(...)", column)
         if not NAME.match(name):
-            raise self.fail("parse_error", f"'{name}' at column {column} is not a valid variable "
+            raise self.fail(Category.PARSE_ERROR, f"'{name}' at column {column} is not a valid variable "
                             "name (letters, digits and '_', starting with a letter)", column)
         if not self.allow_variables:
-            raise self.fail("unknown_variable", f"'{name}' at column {column}: a value must be a "
+            raise self.fail(Category.UNKNOWN_VARIABLE, f"'{name}' at column {column}: a value must be a "
                             "constant (numbers, pi, e and functions of them)", column)
         return Variable(name, column)
 
@@ -402,10 +403,10 @@ class _Converter:
         if not isinstance(func, ast.Name):
             callee = self._segment(func)
             if isinstance(func, ast.Constant | ast.BinOp | ast.UnaryOp | ast.Call | ast.Name):
-                raise self.fail("parse_error", f"'{self._segment(node)}' at column {column}: a "
+                raise self.fail(Category.PARSE_ERROR, f"'{self._segment(node)}' at column {column}: a "
                                 f"value cannot be called; did you mean {self._times(node)}?",
                                 column)
-            raise self.fail("parse_error", f"only plain function names can be called; "
+            raise self.fail(Category.PARSE_ERROR, f"only plain function names can be called; "
                             f"'{callee}' at column {column} is not one", column)
         name = func.id
         function = FUNCTIONS.get(name)
@@ -418,17 +419,17 @@ class _Converter:
                     hint = f" (did you mean {self._times(node)}?)"
                 elif self.allow_variables and NAME.match(name):
                     hint = f" (if {name} is a variable, did you mean {self._times(node)}?)"
-            raise self.fail("unknown_function", f"unknown function '{name}' at column {column}"
+            raise self.fail(Category.UNKNOWN_FUNCTION, f"unknown function '{name}' at column {column}"
                             f"{hint}; 'gradcheck --functions' lists the supported ones", column)
         if node.keywords:
-            raise self.fail("parse_error", f"keyword arguments are not allowed in {name}(...) at "
+            raise self.fail(Category.PARSE_ERROR, f"keyword arguments are not allowed in {name}(...) at "
                             f"column {column}", column)
         if any(isinstance(arg, ast.Starred) for arg in node.args):
-            raise self.fail("parse_error", f"'*' unpacking is not allowed in {name}(...) at "
+            raise self.fail(Category.PARSE_ERROR, f"'*' unpacking is not allowed in {name}(...) at "
                             f"column {column}", column)
         if len(node.args) != function.arity:
             plural = "s" if function.arity != 1 else ""
-            raise self.fail("parse_error", f"{name}() takes {function.arity} argument{plural}, "
+            raise self.fail(Category.PARSE_ERROR, f"{name}() takes {function.arity} argument{plural}, "
                             f"{len(node.args)} given at column {column}", column)
         return Call(name, tuple(self.convert(arg) for arg in node.args), column)
 
@@ -492,12 +493,12 @@ def _check_exponents(tree: Node, fail: Fail) -> None:
             exponent = constant_value(node.right)
             if not math.isfinite(exponent):
                 problem = "is not a number" if math.isnan(exponent) else "is too large"
-                raise fail("limit", f"the exponent {unparse(node.right)} at column "
+                raise fail(Category.LIMIT, f"the exponent {unparse(node.right)} at column "
                            f"{node.column} {problem}; the limit is MAX_EXPONENT = {MAX_EXPONENT}",
                            node.column)
             scale *= max(1.0, abs(exponent))
             if scale > MAX_EXPONENT:
-                raise fail("limit", f"the power at column {node.column} raises to "
+                raise fail(Category.LIMIT, f"the power at column {node.column} raises to "
                            f"{_magnitude(scale)} in effect (nested constant exponents multiply); "
                            f"the limit is MAX_EXPONENT = {MAX_EXPONENT}", node.column)
             stack.append((node.left, scale))
@@ -551,7 +552,7 @@ TENSOR_HELPERS = {"ones": (1, 2), "zeros": (1, 2), "eye": (1, 1), "full": (2, 2)
 def parse_point(text: str) -> tuple[Assignment, ...]:
     """Parse ``x=1, y=pi/4``: each value is a constant expression, parsed safely."""
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise InputError("limit", f"the point is {len(text):,} characters long; the limit is "
+        raise InputError(Category.LIMIT, f"the point is {len(text):,} characters long; the limit is "
                          f"MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}", text=text)
     assignments: list[Assignment] = []
     seen: set[str] = set()
@@ -560,19 +561,19 @@ def parse_point(text: str) -> tuple[Assignment, ...]:
         name = name_part.strip()
         name_column = start + len(name_part) - len(name_part.lstrip()) + 1
         if not equals:
-            raise InputError("parse_error", f"'{piece.strip()}' at column {name_column} is not "
+            raise InputError(Category.PARSE_ERROR, f"'{piece.strip()}' at column {name_column} is not "
                              "name=value (write the point as x=1,y=2)", text=text,
                              column=name_column)
         if not NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
-            raise InputError("parse_error", f"'{name}' at column {name_column} is not a variable "
+            raise InputError(Category.PARSE_ERROR, f"'{name}' at column {name_column} is not a variable "
                              "name", text=text, column=name_column)
         if name in seen:
-            raise InputError("repeated_variable", f"{name} is given twice in the point '{text}'",
+            raise InputError(Category.REPEATED_VARIABLE, f"{name} is given twice in the point '{text}'",
                              text=text, column=name_column)
         seen.add(name)
         value_offset = start + len(name_part) + 1
         if not value_part.strip():
-            raise InputError("missing_value", f"{name} has no value (write {name}=1)", text=text,
+            raise InputError(Category.MISSING_VALUE, f"{name} has no value (write {name}=1)", text=text,
                              column=value_offset)
         assignments.append(parse_value(name, value_part, offset=value_offset, context=text,
                                        column=name_column))
@@ -595,13 +596,13 @@ def parse_value(name: str, text: str, *, offset: int = 0, context: str | None = 
         shape, elements = (), (parse_constant(text, offset=offset, context=context),)
     size = math.prod(shape)
     if size > MAX_TENSOR_ELEMENTS:
-        raise InputError("limit", f"{name} has {size} elements; the limit is "
+        raise InputError(Category.LIMIT, f"{name} has {size} elements; the limit is "
                          f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole, column=lead)
     values = tuple(constant_value(e) for e in elements)
     for index, value in enumerate(values):
         if not math.isfinite(value):
             where = f"element {index} of {name}" if shape else name
-            raise InputError("non_finite_point", f"{where} = {unparse(elements[index])} is not a "
+            raise InputError(Category.NON_FINITE_POINT, f"{where} = {unparse(elements[index])} is not a "
                              f"finite number (it evaluates to {value})", text=whole, column=lead)
     return Assignment(name, elements, values, column, shape)
 
@@ -610,29 +611,29 @@ def _tensor_literal(text: str, offset: int, whole: str) -> tuple[tuple[int, ...]
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError:
-        raise InputError("parse_error", f"'{text}' at column {offset + 1} is not a list of numbers "
+        raise InputError(Category.PARSE_ERROR, f"'{text}' at column {offset + 1} is not a list of numbers "
                          "such as [1, 2] or [[1, 2], [3, 4]]", text=whole, column=offset + 1) from None
 
     def shape_of(node: ast.AST, depth: int) -> tuple[tuple[int, ...], list[ast.AST]]:
         if depth > 4:
-            raise InputError("limit", "tensor values nest at most 4 deep", text=whole,
+            raise InputError(Category.LIMIT, "tensor values nest at most 4 deep", text=whole,
                              column=offset + 1)
         if not isinstance(node, ast.List):
             return (), [node]
         if not node.elts:
-            raise InputError("parse_error", f"an empty list at column {offset + 1} has no value",
+            raise InputError(Category.PARSE_ERROR, f"an empty list at column {offset + 1} has no value",
                              text=whole, column=offset + 1)
         parts = [shape_of(item, depth + 1) for item in node.elts]
         inner = {p[0] for p in parts}
         if len(inner) != 1:
-            raise InputError("parse_error", f"the list at column {offset + node.col_offset + 1} "
+            raise InputError(Category.PARSE_ERROR, f"the list at column {offset + node.col_offset + 1} "
                              "is ragged: every row needs the same length", text=whole,
                              column=offset + node.col_offset + 1)
         return (len(parts), *inner.pop()), [leaf for p in parts for leaf in p[1]]
 
     shape, leaves = shape_of(tree, 0)
     if len(leaves) > MAX_TENSOR_ELEMENTS:
-        raise InputError("limit", f"the value has {len(leaves)} elements; the limit is "
+        raise InputError(Category.LIMIT, f"the value has {len(leaves)} elements; the limit is "
                          f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole,
                          column=offset + 1)
     elements = tuple(
@@ -647,13 +648,13 @@ def _tensor_helper(name: str, text: str, offset: int, whole: str
                    ) -> tuple[tuple[int, ...], tuple[Node, ...]]:
     inner = text[text.index("(") + 1:]
     if not inner.endswith(")"):
-        raise InputError("parse_error", f"{name}(...) at column {offset + 1} is not closed",
+        raise InputError(Category.PARSE_ERROR, f"{name}(...) at column {offset + 1} is not closed",
                          text=whole, column=offset + 1)
     pieces = _split_top_level(inner[:-1])
     least, most = TENSOR_HELPERS[name]
     if not least <= len(pieces) <= most:
         wanted = str(least) if least == most else f"{least} or {most}"
-        raise InputError("parse_error", f"{name}() takes {wanted} arguments, {len(pieces)} given "
+        raise InputError(Category.PARSE_ERROR, f"{name}() takes {wanted} arguments, {len(pieces)} given "
                          f"at column {offset + 1}", text=whole, column=offset + 1)
     args_offset = offset + text.index("(") + 1
     args = [parse_constant(piece, offset=args_offset + start, context=whole)
@@ -662,10 +663,10 @@ def _tensor_helper(name: str, text: str, offset: int, whole: str
 
     def size(value: float) -> int:
         if not (math.isfinite(value) and value == int(value) and value >= 1):
-            raise InputError("parse_error", f"{name}(): a size must be a whole number, at least 1, "
+            raise InputError(Category.PARSE_ERROR, f"{name}(): a size must be a whole number, at least 1, "
                              f"not {value:g}", text=whole, column=offset + 1)
         if value > MAX_TENSOR_ELEMENTS:
-            raise InputError("limit", f"{name}() would make {value:g} elements; the limit is "
+            raise InputError(Category.LIMIT, f"{name}() would make {value:g} elements; the limit is "
                              f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}", text=whole,
                              column=offset + 1)
         return int(value)
@@ -703,5 +704,5 @@ def _split_top_level(text: str) -> list[tuple[int, str]]:
             start = index + 1
     pieces.append((start, text[start:]))
     if len(pieces) == 1 and not pieces[0][1].strip():
-        raise InputError("parse_error", "the point is empty (write it as x=1,y=2)", text=text)
+        raise InputError(Category.PARSE_ERROR, "the point is empty (write it as x=1,y=2)", text=text)
     return pieces

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .compare import Tolerance, default_tolerance
+from .dtypes import DTYPES
 from .errors import InputError
 from .functions import CONSTANTS, FUNCTIONS
 from .limits import MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_ORDER, MAX_PARTIALS, MAX_TENSOR_ELEMENTS
 from .parse import NAME, Assignment, Expression, parse_expression, parse_point, parse_value
-from .results import Value, nested
+from .results import Category, Value, nested
 
 #: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``; for an
 #: expression of one variable also a bare number, ``3``.
@@ -29,8 +30,6 @@ PointLike = str | Mapping[str, Any] | float
 PointsLike = Iterable[PointLike] | PointLike | None
 
 
-#: The float types autograd can compute in.
-DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -65,15 +64,15 @@ def prepare(expression: str, points: PointsLike, *,
             vjp: str | None = None, source: str | None = None) -> Request:
     """Parse and validate everything; raise :class:`InputError` on the first problem."""
     if not isinstance(expression, str):
-        raise InputError("bad_option", f"the expression must be text such as \"x**2\", not "
+        raise InputError(Category.BAD_OPTION, f"the expression must be text such as \"x**2\", not "
                          f"{type(expression).__name__} {expression!r:.60}")
     for name, option in (("vjp", vjp), ("source", source)):
         if option is not None and not isinstance(option, str):
-            raise InputError("bad_option", f"{name} must be text, not {type(option).__name__}")
+            raise InputError(Category.BAD_OPTION, f"{name} must be text, not {type(option).__name__}")
     if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise InputError("bad_option", f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        raise InputError(Category.BAD_OPTION, f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
-        raise InputError("limit", f"order must be a whole number from 1 to MAX_ORDER = "
+        raise InputError(Category.LIMIT, f"order must be a whole number from 1 to MAX_ORDER = "
                          f"{MAX_ORDER}, not {order!r}")
     defaults = default_tolerance(dtype)
     tolerance = _tolerance(defaults.rtol if rtol is None else rtol,
@@ -88,13 +87,13 @@ def prepare(expression: str, points: PointsLike, *,
         for assignment in point:
             if assignment.name not in variables:
                 known = ", ".join(variables) or "none"
-                raise InputError("unknown_variable", f"the point gives a value for "
+                raise InputError(Category.UNKNOWN_VARIABLE, f"the point gives a value for "
                                  f"{assignment.name}, which is not in the expression "
                                  f"(its variables: {known})")
         missing = [name for name in variables if name not in given]
         if missing:
             example = ",".join(f"{name}=1" for name in variables)
-            raise InputError("missing_value", f"no value for {', '.join(missing)}: give every "
+            raise InputError(Category.MISSING_VALUE, f"no value for {', '.join(missing)}: give every "
                              f"variable a value, e.g. --at {example}")
     vector: Assignment | str | None = None
     if vjp is not None:
@@ -102,9 +101,9 @@ def prepare(expression: str, points: PointsLike, *,
     request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype,
                       vector)
     if request.has_tensors and order != 1:
-        raise InputError("bad_option", "--order above 1 works on scalar variables only")
+        raise InputError(Category.BAD_OPTION, "--order above 1 works on scalar variables only")
     if len(request.partials) > MAX_PARTIALS:
-        raise InputError("limit", f"order {order} in {len(request.wrt)} variables makes "
+        raise InputError(Category.LIMIT, f"order {order} in {len(request.wrt)} variables makes "
                          f"{len(request.partials)} partial derivatives; the limit is MAX_PARTIALS = "
                          f"{MAX_PARTIALS} (choose fewer with --wrt)")
     return request
@@ -113,7 +112,7 @@ def prepare(expression: str, points: PointsLike, *,
 def _tolerance(rtol: float, atol: float) -> Tolerance:
     for name, value in (("rtol", rtol), ("atol", atol)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-            raise InputError("bad_option", f"{name} must be a finite number >= 0, not {value!r}")
+            raise InputError(Category.BAD_OPTION, f"{name} must be a finite number >= 0, not {value!r}")
     return Tolerance(rtol=float(rtol), atol=float(atol))
 
 
@@ -148,22 +147,22 @@ def _point(point: object, variables: tuple[str, ...]) -> tuple[Assignment, ...]:
     mapping = '{"x": 1, "y": 2}' if len(variables) != 1 else f'{{"{variables[0]}": 1}}'
     text = '"x=1,y=2"' if len(variables) != 1 else f'"{variables[0]}=1"'
     if point is None:
-        raise InputError("bad_option", f"None is not a point: give a mapping such as {mapping} "
+        raise InputError(Category.BAD_OPTION, f"None is not a point: give a mapping such as {mapping} "
                          f"or text such as {text}")
     if isinstance(point, list | tuple) or (
             _is_array(point) and getattr(point, "shape", ()) != ()):
         name = variables[0] if len(variables) == 1 else "x"
-        raise InputError("bad_option", f"{_kind(point)} is not a point: for a tensor value "
+        raise InputError(Category.BAD_OPTION, f"{_kind(point)} is not a point: for a tensor value "
                          f'give a mapping such as {{"{name}": [1, 2]}}, and for several points '
                          "call check_points(expression, [point, ...])")
     if not _is_scalar(point):
-        raise InputError("bad_option", f"a point is a mapping such as {mapping} or text such as "
+        raise InputError(Category.BAD_OPTION, f"a point is a mapping such as {mapping} or text such as "
                          f"{text}, not {_kind(point)}")
     if len(variables) != 1:
         has = f"{len(variables)} ({', '.join(variables)})" if variables else "none"
         instead = (f": give a mapping such as {mapping} or text such as {text}" if variables
                    else ": give no point")
-        raise InputError("bad_option", f"a bare value ({point!r}) is a point only for an expression "
+        raise InputError(Category.BAD_OPTION, f"a bare value ({point!r}) is a point only for an expression "
                          f"of exactly one variable, and this one has {has}{instead}")
     return (_assignment(variables[0], point),)
 
@@ -174,14 +173,14 @@ def _mapping_point(point: Mapping[Any, Any]) -> tuple[Assignment, ...]:
     for key, value in point.items():
         if not isinstance(key, str):
             hint = f" (did you mean {str(key)!r}?)" if NAME.match(str(key)) else ""
-            raise InputError("bad_option", f"variable names are strings such as 'x'; the point has "
+            raise InputError(Category.BAD_OPTION, f"variable names are strings such as 'x'; the point has "
                              f"the key {key!r}, {_kind(key)}{hint}")
         name = key.strip()
         if not NAME.match(name) or name in CONSTANTS or name in FUNCTIONS:
-            raise InputError("parse_error", f"{key!r} is not a variable name: a letter, then "
+            raise InputError(Category.PARSE_ERROR, f"{key!r} is not a variable name: a letter, then "
                              "letters, digits or _, and not a function or constant such as pi")
         if any(a.name == name for a in assignments):
-            raise InputError("repeated_variable", f"{name} is given twice in the point")
+            raise InputError(Category.REPEATED_VARIABLE, f"{name} is given twice in the point")
         assignments.append(_assignment(name, value))
     return tuple(assignments)
 
@@ -189,9 +188,9 @@ def _mapping_point(point: Mapping[Any, Any]) -> tuple[Assignment, ...]:
 def _assignment(name: str, value: object) -> Assignment:
     text = value if isinstance(value, str) else _value_text(name, value)
     if not text.strip():
-        raise InputError("missing_value", f"{name} has no value (give e.g. {{'{name}': 1}})")
+        raise InputError(Category.MISSING_VALUE, f"{name} has no value (give e.g. {{'{name}': 1}})")
     if len(text) > MAX_EXPRESSION_LENGTH:
-        raise InputError("limit", f"the value of {name} is {len(text):,} characters long as text; "
+        raise InputError(Category.LIMIT, f"the value of {name} is {len(text):,} characters long as text; "
                          f"the limit is MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}")
     # Parsed as the --at text name=value would be, so that columns point into it.
     return parse_value(name, text, offset=len(name) + 1, context=f"{name}={text}")
@@ -210,18 +209,18 @@ def _value_text(name: str, value: object) -> str:
         if _is_array(item):
             size = math.prod(getattr(item, "shape", ()))
             if size > MAX_TENSOR_ELEMENTS:
-                raise InputError("limit", f"{name} has {size} elements; the limit is "
+                raise InputError(Category.LIMIT, f"{name} has {size} elements; the limit is "
                                  f"MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}")
             item = cast(Any, item).tolist()
         if isinstance(item, list | tuple):
             if depth >= MAX_DEPTH:
-                raise InputError("limit", f"{name} nests lists more than MAX_DEPTH = {MAX_DEPTH} "
+                raise InputError(Category.LIMIT, f"{name} nests lists more than MAX_DEPTH = {MAX_DEPTH} "
                                  "deep")
             return "[" + ", ".join(text(element, f"{where}[{index}]", depth + 1)
                                    for index, element in enumerate(item)) + "]"
         leaves += 1
         if leaves > MAX_TENSOR_ELEMENTS:
-            raise InputError("limit", f"{name} has more than {MAX_TENSOR_ELEMENTS} elements; the "
+            raise InputError(Category.LIMIT, f"{name} has more than {MAX_TENSOR_ELEMENTS} elements; the "
                              f"limit is MAX_TENSOR_ELEMENTS = {MAX_TENSOR_ELEMENTS}")
         if isinstance(item, str):
             return f"({item})" if depth else item
@@ -232,27 +231,27 @@ def _value_text(name: str, value: object) -> str:
 
 def _number_text(name: str, value: object) -> str:
     if isinstance(value, bool):
-        raise InputError("bad_option", f"{name} = {value} is a bool, not a number: give 1 or 0 if "
+        raise InputError(Category.BAD_OPTION, f"{name} = {value} is a bool, not a number: give 1 or 0 if "
                          "that is what you mean")
     if value is None:
-        raise InputError("missing_value", f"{name} is None: give it a value")
+        raise InputError(Category.MISSING_VALUE, f"{name} is None: give it a value")
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Rational):
         return f"({int(value.numerator)}/{int(value.denominator)})"
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
-        raise InputError("bad_option", f"{name} = {value!r} is a complex number; only real "
+        raise InputError(Category.BAD_OPTION, f"{name} = {value!r} is a complex number; only real "
                          "numbers are")
     if isinstance(value, numbers.Real) or hasattr(type(value), "__float__"):
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError, ArithmeticError):
-            raise InputError("bad_option", f"{name} = {value!r} ({_kind(value)}) is not a real "
+            raise InputError(Category.BAD_OPTION, f"{name} = {value!r} ({_kind(value)}) is not a real "
                              "number") from None
         if not math.isfinite(number):
-            raise InputError("non_finite_point", f"{name} = {number} is not a finite number")
+            raise InputError(Category.NON_FINITE_POINT, f"{name} = {number} is not a finite number")
         return repr(number)
-    raise InputError("bad_option", f"{name} = {value!r} is {_kind(value)}, not a number: "
+    raise InputError(Category.BAD_OPTION, f"{name} = {value!r} is {_kind(value)}, not a number: "
                      "give a number, a list of numbers, or text such as 'pi/4'")
 
 
@@ -281,17 +280,17 @@ def _wrt(wrt: str | Sequence[str] | None, variables: tuple[str, ...]) -> tuple[s
         return variables
     if not isinstance(wrt, str) and not (isinstance(wrt, Sequence) and
                                          all(isinstance(n, str) for n in wrt)):
-        raise InputError("bad_option", f"wrt must be variable names, as text (\"x,y\") or a "
+        raise InputError(Category.BAD_OPTION, f"wrt must be variable names, as text (\"x,y\") or a "
                          f"list of text ([\"x\", \"y\"]), not {wrt!r:.60}")
     names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt)]
     chosen: list[str] = []
     for name in names:
         if name not in variables:
             known = ", ".join(variables) or "none"
-            raise InputError("unknown_variable", f"--wrt names {name or 'nothing'}, which is not "
+            raise InputError(Category.UNKNOWN_VARIABLE, f"--wrt names {name or 'nothing'}, which is not "
                              f"a variable of the expression (its variables: {known})")
         if name in chosen:
-            raise InputError("repeated_variable", f"--wrt names {name} twice")
+            raise InputError(Category.REPEATED_VARIABLE, f"--wrt names {name} twice")
         chosen.append(name)
     return tuple(chosen)
 

@@ -39,11 +39,58 @@ class Status(str, Enum):
 
 _RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3}
 
+class Category(str, Enum):
+    """What a comparison or a check found, as a short machine name (JSON ``category``).
+
+    docs/reference.md has a row for each, with an example; a test keeps the two in step.
+    """
+
+    OK = "ok"                                    # the values agree
+    MISMATCH = "mismatch"                        # autograd's number differs at an ordinary point
+    NOT_DIFFERENTIABLE = "not_differentiable"    # a kink, a tie or a jump
+    POLE = "pole"                                # an infinite value or derivative
+    DOMAIN = "domain"                            # outside the real domain
+    REMOVABLE = "removable"                      # undefined as written, with a limit
+    AUTOGRAD_NAN = "autograd_nan"                # nan where the exact value exists
+    OVERFLOW = "overflow"                        # beyond the dtype's range
+    UNDERFLOW = "underflow"                      # nonzero, but 0 in the dtype
+    UNCERTAIN = "uncertain"                      # the exact value could not be certified
+    ROUNDED_POINT = "rounded_point"              # the dtype cannot hold the point
+    ROUNDED_LITERAL = "rounded_literal"          # float64 cannot hold a literal
+    UNDEFINED = "undefined"                      # no value and no limit
+    ROUNDING = "rounding"                        # float32 rounding; float64 agrees
+    FORWARD_REVERSE_MISMATCH = "forward_reverse_mismatch"
+    SHAPE_ERROR = "shape_error"                  # tensor shapes that do not fit together
+    # Refused input (exit code 2 on the command line): INPUT_CATEGORIES.
+    PARSE_ERROR = "parse_error"
+    LIMIT = "limit"
+    UNKNOWN_FUNCTION = "unknown_function"
+    UNKNOWN_VARIABLE = "unknown_variable"
+    MISSING_VALUE = "missing_value"
+    REPEATED_VARIABLE = "repeated_variable"
+    NON_FINITE_POINT = "non_finite_point"
+    BAD_OPTION = "bad_option"
+    # A check that could not be done.
+    ENCODING = "encoding"                        # a line of a file that is not text
+    TIMEOUT = "timeout"                          # stopped after --timeout
+    MEMORY = "memory"                            # stopped at --memory-limit
+    CRASH = "crash"                              # its worker died
+    INTERNAL_ERROR = "internal_error"            # the check broke
+
+    # Shown as its value ("domain"), in messages as in JSON: never "Category.DOMAIN".
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
 #: Categories that mean the input itself was refused; on the command line they are
 #: usage errors (exit code 2).
 INPUT_CATEGORIES = frozenset({
-    "parse_error", "limit", "unknown_function", "unknown_variable", "missing_value",
-    "repeated_variable", "non_finite_point", "bad_option", "shape_error",
+    Category.PARSE_ERROR, Category.LIMIT, Category.UNKNOWN_FUNCTION, Category.UNKNOWN_VARIABLE,
+    Category.MISSING_VALUE, Category.REPEATED_VARIABLE, Category.NON_FINITE_POINT,
+    Category.BAD_OPTION, Category.SHAPE_ERROR,
 })
 
 
@@ -60,7 +107,7 @@ class Comparison:
     abs_diff: float | None
     rel_diff: float | None
     status: Status
-    category: str
+    category: Category
     message: str | None
     #: The exact value: a float64 ``repr``, 15 significant digits where float64 cannot
     #: hold it (``1.00000000000000e-400``), or SymPy's word for it (``zoo``).
@@ -92,7 +139,7 @@ class CheckResult:
     expression: str
     point: tuple[tuple[str, Value], ...]
     status: Status
-    category: str
+    category: Category
     message: str | None
     value: Comparison | None = None
     derivatives: tuple[Derivative, ...] = ()
@@ -110,7 +157,7 @@ class CheckResult:
         assert summary is not None
         failing = summary.status is not Status.PASS
         return cls(expression=expression, point=point, status=summary.status,
-                   category=summary.category if failing else "ok",
+                   category=summary.category if failing else Category.OK,
                    message=summary.message if failing else None,
                    value=value, derivatives=derivatives, source=source)
 
@@ -119,7 +166,7 @@ class CheckResult:
                source: str | None) -> CheckResult:
         """A check that raised: an ``internal_error`` result, never a traceback."""
         return cls(expression=expression, point=point, status=Status.ERROR,
-                   category="internal_error",
+                   category=Category.INTERNAL_ERROR,
                    message=f"the check could not be completed: {type(error).__name__}: {error}",
                    source=source)
 

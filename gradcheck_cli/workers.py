@@ -36,7 +36,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .check import Request, load_evaluation, run, stopped_results
-from .results import CheckResult
+from .results import Category, CheckResult
 
 #: Default wall-clock budget of one check, in seconds.
 DEFAULT_TIMEOUT = 10.0
@@ -205,7 +205,7 @@ class WorkerPool:
         while self.pending:
             index = self.pending.popleft()
             self.on_done(index, stopped_results(
-                self.requests[index], "crash", f"the check could not be run: {reason}"))
+                self.requests[index], Category.CRASH, f"the check could not be run: {reason}"))
 
     def _bury(self, worker: _Worker) -> None:
         """Forget a worker that has exited or been killed, answering its request."""
@@ -227,20 +227,20 @@ class WorkerPool:
         if worker.killed_for == "timeout":
             message = (f"the check ran for more than {self.limits.budget(request):g} s and was "
                        f"stopped (--timeout {self.limits.timeout:g} per point)")
-            self.on_done(index, stopped_results(request, "timeout", message))
+            self.on_done(index, stopped_results(request, Category.TIMEOUT, message))
         elif worker.killed_for == "memory":
             message = (f"the check used more than {self.limits.memory_mb} MB of memory and was "
                        f"stopped (--memory-limit)")
-            self.on_done(index, stopped_results(request, "memory", message))
+            self.on_done(index, stopped_results(request, Category.MEMORY, message))
         elif worker.peak_memory > MEMORY_NEAR_LIMIT * self.limits.memory_mb * 2**20:
             # Native code that cannot get memory often aborts rather than raising.
             message = (f"the worker process running this check died ({_exit_reason(worker)}) "
                        f"with its memory near the cap of {self.limits.memory_mb} MB "
                        f"(--memory-limit)")
-            self.on_done(index, stopped_results(request, "memory", message))
+            self.on_done(index, stopped_results(request, Category.MEMORY, message))
         else:
             message = f"the worker process running this check crashed ({_exit_reason(worker)})"
-            self.on_done(index, stopped_results(request, "crash", message))
+            self.on_done(index, stopped_results(request, Category.CRASH, message))
 
     def _kill(self, worker: _Worker, reason: str) -> None:
         worker.killed_for = reason
@@ -429,7 +429,7 @@ def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> N
             conn.send(("memory",))
             os._exit(0)  # the heap may be in pieces: a fresh worker is cheaper
         except Exception as error:  # one bad check must not end the worker
-            results = stopped_results(request, "internal_error",
+            results = stopped_results(request, Category.INTERNAL_ERROR,
                                       f"the check could not be completed: "
                                       f"{type(error).__name__}: {error}")
         if any(_out_of_memory(r) for r in results):
@@ -437,7 +437,7 @@ def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> N
             os._exit(0)
         if len(results) != len(request.points):
             # The batch's report has one slot per point; never shift the ones after it.
-            results = stopped_results(request, "internal_error", f"the check gave {len(results)} "
+            results = stopped_results(request, Category.INTERNAL_ERROR, f"the check gave {len(results)} "
                                       f"results for {len(request.points)} points")
         conn.send(("done", index, results))
 
@@ -500,7 +500,7 @@ def _out_of_memory(result: CheckResult) -> bool:
     # The evaluation turns any exception of a point into an internal_error result,
     # MemoryError and torch's allocation failures included; here they are named for what
     # they are.
-    return (result.category == "internal_error" and result.message is not None
+    return (result.category == Category.INTERNAL_ERROR and result.message is not None
             and any(sign in result.message for sign in _OUT_OF_MEMORY))
 
 

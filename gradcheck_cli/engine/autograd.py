@@ -21,14 +21,15 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwad
 
+from ..dtypes import DType
 from ..functions import CONSTANTS, FUNCTIONS
 from ..parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, children
 
-DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
+DTYPES: dict[str, torch.dtype] = {d.value: getattr(torch, d.value) for d in DType}
 
 
 #: Machine epsilon per dtype, for the finite-difference step rule.
-EPSILON: dict[str, float] = {"float64": 2.0**-52, "float32": 2.0**-23}
+EPSILON: dict[str, float] = {d.value: d.epsilon for d in DType}
 
 Partial = tuple[str, ...]
 

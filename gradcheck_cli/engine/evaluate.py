@@ -25,7 +25,7 @@ from ..compare import (
 )
 from ..parse import Assignment, Call, Node, Number
 from ..request import Request
-from ..results import CheckResult, Comparison, Derivative, Status
+from ..results import Category, CheckResult, Comparison, Derivative, Status
 from . import autograd, symbolic
 from .autograd import Partial
 from .judge import Entry, Judged, Place, judge_entry
@@ -117,7 +117,7 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
         judged = judge_entry(_entry(site, (), computed.value, in_float64), place)
         value = _comparison(judged, computed.value)
         kinks = symbolic.kink_sites(expression.tree, symbols, site.exact_point)
-        place = replace(place, outside_domain=value.category == "domain")
+        place = replace(place, outside_domain=value.category == Category.DOMAIN)
         derivatives = tuple(
             _derivative(partial, computed.partials[partial], kinks, site, place, in_float64)
             for partial in request.partials

@@ -30,7 +30,7 @@ from ..compare import (
 )
 from ..functions import FUNCTIONS
 from ..parse import Call, Number, unparse
-from ..results import Status
+from ..results import Category, Status
 from . import certify, symbolic
 
 
@@ -99,7 +99,7 @@ def judge_entry(entry: Entry, place: Place, refine: Refine | None = None) -> Jud
     if place.outside_domain and entry.wrt and judged.verdict.status is Status.PASS:
         # log(x) at -1: 1/x gives -1, but there is no function there to differentiate.
         judged = replace(judged, verdict=Verdict(
-            Status.WARN, "domain", "the expression is outside its real domain here, so this "
+            Status.WARN, Category.DOMAIN, "the expression is outside its real domain here, so this "
             f"derivative does not exist; autograd gives {fmt(entry.actual)}, the formula continued"))
     return judged
 
@@ -137,7 +137,7 @@ def _verdict(entry: Entry, exact: Exact, place: Place) -> Verdict:
         nearest = symbolic.exact_value(entry.expr, place.rounded_point, entry.along)
         if judge(quantity, nearest, actual, place.tolerance, place.context).status is Status.PASS:
             shown = ", ".join(f"{s}={float(v)!r}" for s, v in place.rounded_point.items())
-            verdict = Verdict(Status.WARN, "rounded_point",
+            verdict = Verdict(Status.WARN, Category.ROUNDED_POINT,
                               f"{place.dtype} cannot hold this point exactly ({verdict.message}); "
                               f"at the nearest {place.dtype} point {shown}, the exact {quantity} is "
                               f"{fmt(nearest.value)} and autograd agrees")
@@ -149,7 +149,7 @@ def _verdict(entry: Entry, exact: Exact, place: Place) -> Verdict:
         point = place.point if place.rounded_point is None else place.rounded_point
         held = symbolic.exact_value(entry.held(), point, entry.along)
         if judge(quantity, held, actual, place.tolerance, place.context).status is Status.PASS:
-            verdict = Verdict(Status.WARN, "rounded_literal",
+            verdict = Verdict(Status.WARN, Category.ROUNDED_LITERAL,
                               f"the literal {literal.text} is not a float64; torch computes with "
                               f"{_as_held(float(literal.value))} ({verdict.message}); with the literals "
                               f"as float64 holds them, the exact {quantity} is "
@@ -178,7 +178,7 @@ def _rounding(verdict: Verdict, exact: Exact, entry: Entry, place: Place) -> Ver
     wide = entry.wide()
     if wide is not None and math.isfinite(entry.actual) and \
             default_tolerance("float64").close(wide, exact.value):
-        return Verdict(Status.FAIL, "rounding",
+        return Verdict(Status.FAIL, Category.ROUNDING,
                        f"{verdict.message}; the same computation in float64 gives {fmt(wide)}, "
                        f"which agrees: the difference is {place.dtype} rounding (loosen "
                        "--rtol/--atol or compute in float64)")
@@ -205,7 +205,7 @@ def _jump(entry: Entry, place: Place) -> Judged | None:
             what = "the function" if order == 0 else f"its derivative of order {order}"
             where = (f"{what} jumps here (it tends to {fmt(left.value)} from the left and "
                      f"{fmt(right.value)} from the right)")
-            verdict = Verdict(Status.WARN, "not_differentiable",
+            verdict = Verdict(Status.WARN, Category.NOT_DIFFERENTIABLE,
                               f"{where}, so no derivative exists; autograd gives "
                               f"{fmt(entry.actual)}")
             return Judged(None, verdict, at_kink=True)

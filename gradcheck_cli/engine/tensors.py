@@ -24,7 +24,7 @@ import torch
 from ..compare import Exact, Kind, Verdict, differences, real_value
 from ..parse import Assignment
 from ..request import Request, point_of
-from ..results import CheckResult, Comparison, Derivative, Status, Value, nested
+from ..results import Category, CheckResult, Comparison, Derivative, Status, Value, nested
 from . import autograd, symbolic
 from .evaluate import attempt, written_context
 from .judge import Entry, Place, judge_entry
@@ -64,7 +64,7 @@ def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
 class _RefusedError(Exception):
     """The request cannot be checked at this point (a shape mismatch, say)."""
 
-    def __init__(self, category: str, message: str) -> None:
+    def __init__(self, category: Category, message: str) -> None:
         super().__init__(message)
         self.category = category
         self.message = message
@@ -84,7 +84,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     try:
         exact_out = np.asarray(symbolic.to_sympy(tree, symbols), dtype=object)
     except ValueError as error:  # numpy: shapes that do not broadcast
-        raise _RefusedError("shape_error", f"the shapes do not fit together: {error}") from None
+        raise _RefusedError(Category.SHAPE_ERROR, f"the shapes do not fit together: {error}") from None
     exact_values = {a.name: np.array([symbolic.to_sympy(e, {}) for e in a.elements],
                                      dtype=object).reshape(a.shape) if a.shape
                     else symbolic.to_sympy(a.elements[0], {}) for a in point}
@@ -94,7 +94,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     try:
         output = autograd.evaluate(tree, inputs, dtype)
     except RuntimeError as error:
-        raise _RefusedError("shape_error", f"torch refuses the shapes: {error}") from None
+        raise _RefusedError(Category.SHAPE_ERROR, f"torch refuses the shapes: {error}") from None
 
     place = Place(exact_point, None, request.tolerance, dtype_name, context, lambda: None)
 
@@ -116,7 +116,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     value = _summarise(judge_elements("value", exact_out, _array(output), out_labels,
                                       lambda: _part(in_float64.get(), "value")),
                        exact_out.shape, None)
-    if value.category == "domain":
+    if value.category == Category.DOMAIN:
         place = replace(place, outside_domain=True)
     scalar_out = output.dim() == 0 and vector is None
     if vector is not None:
@@ -252,7 +252,7 @@ def _vjp_vector(request: Request, output: torch.Tensor, dtype: torch.dtype
     assert not isinstance(request.vjp, str)
     vector = request.vjp
     if tuple(vector.shape) != tuple(output.shape):
-        raise _RefusedError("shape_error", f"--vjp has shape {vector.shape}, but the output has shape "
+        raise _RefusedError(Category.SHAPE_ERROR, f"--vjp has shape {vector.shape}, but the output has shape "
                        f"{tuple(output.shape)}: they must match, as for out.backward(v)")
     exact = np.array([symbolic.to_sympy(e, {}) for e in vector.elements],
                      dtype=object).reshape(vector.shape)
