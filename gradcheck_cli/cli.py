@@ -1,49 +1,29 @@
-"""The ``gradcheck`` command: options -> check -> render -> exit code.
+"""The ``gradcheck`` command: its options and help text.
 
-This module only wires things together; the work is in :mod:`gradcheck_cli.check`
-and the output formats in :mod:`gradcheck_cli.render`. It imports neither SymPy nor
-torch: ``--help`` and refused input answer without them.
+This module turns the command line into one :class:`~gradcheck_cli.runner.RunOptions`
+and hands it to :func:`gradcheck_cli.runner.run`, which returns the exit code. It
+imports neither SymPy nor torch: ``--help`` and refused input answer without them.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
 from . import __version__
-from .batch import (
-    LineOptions,
-    count_checks,
-    default_jobs,
-    open_input,
-    prepare_lines,
-    progress_bar,
-    read_lines,
-    run_items,
-    source_name,
-)
-from .check import error_result, prepare, run
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
 from .dtypes import DType
-from .errors import InputError
-from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR, exit_code
+from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR
 from .limits import MAX_ORDER
-from .render import DEFAULT_FORMAT, REPORTERS, OutputFormat, Reporter, ReportFile, Style
-from .results import CheckResult
+from .render import DEFAULT_FORMAT, OutputFormat
+from .runner import RunOptions, UsageError, run
 from .workers import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
     MIN_MEMORY_MB,
-    Limits,
-    WorkerPool,
-    load_check_process,
-    run_requests,
-    set_up_check_process,
 )
 
 HELP = f"""\
@@ -140,134 +120,15 @@ def main(
     if functions:
         typer.echo(functions_text())
         raise typer.Exit(OK)
-    report = _report_file(output)
-    if file is not None:
-        if expression is not None or at:
-            raise typer.BadParameter("give an expression or --file, not both", param_hint="--file")
-        options = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value,
-                              vjp=vjp)
-        limits = _limits(timeout, memory_limit)
-        raise typer.Exit(check_file(file, options, REPORTERS[output_format], report,
-                                    jobs=jobs or default_jobs(), limits=limits))
-    if jobs is not None:
-        raise typer.BadParameter("--jobs applies only with --file", param_hint="--jobs")
-    isolated = timeout is not None or memory_limit is not None
-    limits = _limits(timeout, memory_limit)
-    if expression is None:
-        raise typer.BadParameter("give an expression, e.g. gradcheck \"x**2\" --at x=3",
-                                 param_hint="EXPRESSION")
+    options = RunOptions(expression=expression, at=tuple(at or ()), file=file, wrt=wrt,
+                         rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp,
+                         output_format=output_format, output=output, jobs=jobs,
+                         timeout=timeout, memory_limit=memory_limit)
     try:
-        request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol, order=order,
-                          dtype=dtype.value, vjp=vjp)
-    except InputError as error:
-        refused = error_result(expression, error)
-        emit([refused], REPORTERS[output_format], refused=True, report=report)
-        raise typer.Exit(USAGE_ERROR) from None
-    if not isolated:
-        set_up_check_process()  # this process runs the check itself
-        load_check_process()
-        results = run(request)
-    else:
-        # Stoppable: in a worker process, as a line of a batch (SIGKILL, not a signal).
-        answered: list[tuple[CheckResult, ...]] = []
-        run_requests([request], lambda _, found: answered.append(found), jobs=1, limits=limits)
-        (results,) = answered
-    emit(results, REPORTERS[output_format], report=report)
-    raise typer.Exit(exit_code(results))
-
-
-def check_file(path: str, options: LineOptions, reporter: Reporter, report: ReportFile,
-               *, jobs: int, limits: Limits) -> int:
-    """Batch mode: read and check every line, write the report, return the exit code."""
-    try:
-        options.validate()  # once for all lines: a bad --rtol is a usage error, not N errors
-    except InputError as error:
-        raise typer.BadParameter(error.message) from None
-    try:
-        with open_input(path) as stream:
-            lines = read_lines(stream)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise typer.BadParameter(f"cannot read {path}: {reason}", param_hint="--file") from None
-    # A streaming format (jsonl) is written check by check, as each one and all before
-    # it are done.
-    streaming = reporter.streams
-
-    try:
-        # The workers start importing SymPy and torch while the lines are parsed.
-        with WorkerPool(min(jobs, sum(line.may_check() for line in lines)), limits) as pool:
-            items = prepare_lines(lines, source_name(path), options)
-            # Not over a report that streams to the same terminal: they would interleave.
-            shown = not (streaming and report.path is None and _isatty(sys.stdout))
-            with progress_bar(count_checks(items), sys.stderr, enabled=shown) as advance:
-                results = run_items(items, pool=pool, on_progress=advance,
-                                    on_result=(lambda r: report.write(reporter.record(r)))
-                                    if streaming else None)
-        report.write(reporter.closing(results) if streaming else
-                     reporter.report(results, _report_style(report)))
-        report.commit()
-    except BaseException:
-        if not streaming:  # a streamed report keeps its finished checks in PATH.partial
-            report.discard()
-        raise
-    return exit_code(results, input_errors_are_usage=False)
-
-
-def emit(results: Sequence[CheckResult], reporter: Reporter, *, refused: bool = False,
-         report: ReportFile | None = None) -> None:
-    """Write the report to standard output or ``--output``; input that was refused as
-    the format shows it (the table: its message, on standard error)."""
-    report = report or ReportFile(None)
-    if refused:
-        refusal = reporter.refused(results[0], Style(color=_wants_color(sys.stderr)))
-        if refusal.to_stderr:
-            sys.stderr.write(refusal.text)
-            return
-    try:
-        report.write(reporter.report(results, _report_style(report)))
-        report.commit()
-    except BaseException:
-        report.discard()
-        raise
-
-
-def _report_file(output: str | None) -> ReportFile:
-    report = ReportFile(output)
-    try:
-        report.check_writable()  # now, not after a long batch
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise typer.BadParameter(f"cannot write the report to {output}: {reason}",
-                                 param_hint="--output") from None
-    return report
-
-
-def _report_style(report: ReportFile) -> Style:
-    return _style(sys.stdout) if report.path is None else Style()
-
-
-def _limits(timeout: float | None, memory_limit: int | None) -> Limits:
-    if timeout is not None and not (timeout > 0 and timeout < float("inf")):
-        raise typer.BadParameter("must be a number of seconds > 0", param_hint="--timeout")
-    return Limits(timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-                  memory_mb=DEFAULT_MEMORY_MB if memory_limit is None else memory_limit)
-
-
-def _isatty(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-def _wants_color(stream: object) -> bool:
-    # https://no-color.org: present and not empty means no colour.
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
-
-
-def _style(stream: object) -> Style:
-    color = _wants_color(stream)
-    width = shutil.get_terminal_size((120, 24)).columns if color else 120
-    return Style(color=color, width=max(width, 80))
+        code = run(options)
+    except UsageError as error:
+        raise typer.BadParameter(error.message, param_hint=error.param_hint) from None
+    raise typer.Exit(code)
 
 
 def functions_text() -> str:
