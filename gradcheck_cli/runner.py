@@ -4,7 +4,7 @@ The CLI builds a :class:`RunOptions` and calls :func:`run`, which decides betwee
 single check and a batch, in this process or in a worker, and drives the reporter and
 the progress bar. Usage errors come back as :class:`UsageError` (the CLI shows them as
 Typer shows a bad parameter, exit code 2). Light: SymPy and torch load only when a
-check runs (in this process, :func:`~gradcheck_cli.workers.load_check_process`).
+check runs (in this process, :func:`~gradcheck_cli.worker.load_check_process`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from .errors import InputError
 from .exit_codes import USAGE_ERROR, exit_code
 from .render import DEFAULT_FORMAT, REPORTERS, OutputFormat, Reporter, ReportFile, Style
 from .results import CheckResult
+from .worker import load_check_process, set_up_check_process
 from .workers import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
     Limits,
     WorkerPool,
-    load_check_process,
     run_requests,
-    set_up_check_process,
 )
 
 

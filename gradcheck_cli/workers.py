@@ -21,10 +21,8 @@ resident memory in ``/proc``, for allocations the limit does not see.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -35,8 +33,12 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .check import Request, load_evaluation, run, stopped_results
+from .check import Request, stopped_results
 from .results import Category, CheckResult
+from .worker import WorkerMain, worker_main
+
+#: The worker body a pool starts when it is given none.
+DEFAULT_WORKER: WorkerMain = worker_main
 
 #: Default wall-clock budget of one check, in seconds.
 DEFAULT_TIMEOUT = 10.0
@@ -60,17 +62,6 @@ REQUESTS_PER_WORKER = 2
 #: room to spare: a send that blocks would stop the supervisor from watching the clock.
 MAX_QUEUED_BYTES = 16_384
 
-#: Set to ``1`` (in the environment of the ``gradcheck`` process) to enable the test
-#: hooks below. Without it, the magic variable names are ordinary variables.
-TEST_HOOKS_ENV = "GRADCHECK_TEST_HOOKS"
-#: With the test hooks enabled, a check whose expression uses one of these variables
-#: makes its worker misbehave, so that the tests can exercise the supervisor.
-TEST_HOOK_VARIABLES = {
-    "gradcheck_test_hang": "hang",          # sleep forever, ignoring catchable signals
-    "gradcheck_test_crash": "crash",        # os._exit(70)
-    "gradcheck_test_segfault": "segfault",  # read address 0
-    "gradcheck_test_memory": "memory",      # allocate until stopped
-}
 
 
 @dataclass(frozen=True)
@@ -135,11 +126,15 @@ class WorkerPool:
     requests. Leaving the pool kills every worker, whatever happened.
     """
 
-    def __init__(self, jobs: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, jobs: int, limits: Limits = DEFAULT_LIMITS,
+                 worker: WorkerMain | None = None) -> None:
         #: Workers started on entering; 0 starts none until there is work, then one.
         self.initial = max(0, jobs)
         self.jobs = max(1, jobs)
         self.limits = limits
+        #: The body of each worker process (by default :func:`~gradcheck_cli.worker.worker_main`;
+        #: the tests start misbehaving ones). Looked up when the pool is made.
+        self.worker = worker or DEFAULT_WORKER
         self.requests: Sequence[Request] = ()
         self.on_done: OnDone = lambda index, results: None
         self.pending: deque[int] = deque()
@@ -181,9 +176,8 @@ class WorkerPool:
 
     def _start_worker(self) -> None:
         parent, child = self.context.Pipe(duplex=True)
-        hooks = os.environ.get(TEST_HOOKS_ENV) == "1"
-        process = self.context.Process(target=worker_main, name="gradcheck-worker",
-                                       args=(child, self.limits.memory_mb, hooks, os.getpid()),
+        process = self.context.Process(target=self.worker, name="gradcheck-worker",
+                                       args=(child, self.limits.memory_mb, os.getpid()),
                                        daemon=True)
         process.start()
         child.close()  # the worker's end: the parent keeps only its own
@@ -387,148 +381,3 @@ def _exit_reason(worker: _Worker) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-# -- the worker ------------------------------------------------------------------------
-
-
-def worker_main(conn: Connection, memory_mb: int, hooks: bool, parent: int) -> None:
-    """The body of a worker process: set limits, import once, then serve requests.
-
-    Messages out: ``("ready",)`` once the imports are done, ``("done", index, results)``
-    per request, ``("fatal", text)`` when it cannot start, ``("memory",)`` just before it
-    exits after running out of memory.
-    """
-    set_up_check_process()
-    # Interrupts are the supervisor's business; a Ctrl-C must not print a traceback
-    # from every worker.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
-    try:
-        _limit_memory(memory_mb)
-        load_check_process()
-    except BaseException as error:  # anything here means: cannot start
-        with contextlib.suppress(OSError):
-            conn.send(("fatal", f"a worker could not load SymPy and torch while starting under "
-                                f"--memory-limit {memory_mb} MB: {type(error).__name__}: {error}"))
-        return
-    conn.send(("ready",))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the supervisor is gone
-        if message is None:
-            return
-        index, request = message
-        try:
-            if hooks:
-                _test_hook(request)
-            results = run(request)
-        except MemoryError:
-            conn.send(("memory",))
-            os._exit(0)  # the heap may be in pieces: a fresh worker is cheaper
-        except Exception as error:  # one bad check must not end the worker
-            results = stopped_results(request, Category.INTERNAL_ERROR,
-                                      f"the check could not be completed: "
-                                      f"{type(error).__name__}: {error}")
-        if any(_out_of_memory(r) for r in results):
-            conn.send(("memory",))
-            os._exit(0)
-        if len(results) != len(request.points):
-            # The batch's report has one slot per point; never shift the ones after it.
-            results = stopped_results(request, Category.INTERNAL_ERROR, f"the check gave {len(results)} "
-                                      f"results for {len(request.points)} points")
-        conn.send(("done", index, results))
-
-
-def set_up_check_process() -> None:
-    """Settings for a process that imports torch only to run checks: call it first.
-
-    One thread: the supervisor runs one worker per core, and a check of scalars or of
-    tensors of at most 64 elements gains nothing from torch's thread pool, which costs
-    memory and start-up time. No TorchScript: the first forward-mode dual number would
-    otherwise script torch's JVP decompositions (batch norm, softmax, nll_loss; none of
-    them an operation of the expression language), 0.3 s of every worker's start.
-    """
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
-    os.environ["PYTORCH_JIT"] = "0"
-
-
-def load_check_process() -> None:
-    """Load SymPy and torch into a process set up by :func:`set_up_check_process`."""
-    load_evaluation()
-    # What the imports made lives as long as the process: out of the collector's sight,
-    # a full collection takes microseconds, not 0.13 s.
-    gc.freeze()
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this worker when the supervisor dies, however it dies.
-
-    A worker stuck in a long computation would otherwise outlive a supervisor that was
-    killed (``kill -9``, a CI job cancelled), never reading the end of its pipe.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the supervisor died before the line above could take effect
-
-
-def _limit_memory(memory_mb: int) -> None:
-    import resource
-
-    limit = memory_mb * 2**20
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    # Where the system will not set it (some macOS versions), the supervisor's poll of
-    # /proc, where there is one, is the only cap.
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-
-
-def _out_of_memory(result: CheckResult) -> bool:
-    # The evaluation turns any exception of a point into an internal_error result,
-    # MemoryError and torch's allocation failures included; here they are named for what
-    # they are.
-    return (result.category == Category.INTERNAL_ERROR and result.message is not None
-            and any(sign in result.message for sign in _OUT_OF_MEMORY))
-
-
-_OUT_OF_MEMORY = (": MemoryError", "can't allocate memory", "std::bad_alloc")
-
-
-def _test_hook(request: Request) -> None:
-    """Misbehave on purpose, for the tests; only with ``GRADCHECK_TEST_HOOKS=1``."""
-    actions = [TEST_HOOK_VARIABLES[name] for name in request.expression.variables
-               if name in TEST_HOOK_VARIABLES]
-    if not actions:
-        return
-    action = actions[0]
-    if action == "hang":
-        # Like a C-level computation: deaf to every signal it could catch.
-        signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL,
-                                                                       signal.SIGSTOP})
-        while True:
-            time.sleep(3600)
-    if action == "crash":
-        os._exit(70)
-    if action == "segfault":
-        import ctypes
-
-        ctypes.string_at(0)
-    if action == "memory":
-        hoard = []
-        while True:
-            chunk = bytearray(16 * 2**20)
-            chunk[::4096] = b"x" * len(chunk[::4096])  # touch every page: make it resident
-            hoard.append(chunk)

@@ -2,7 +2,7 @@
 
 Every line gets a result, the good lines still pass with the right values, and the run
 ends in bounded time. Hangs, crashes and memory hogs are forced through the worker's
-test hooks (``GRADCHECK_TEST_HOOKS=1``, see :mod:`gradcheck_cli.workers`).
+misbehaving workers of ``tests/misbehaving.py``, which runs the command with them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from gradcheck_cli.workers import TEST_HOOKS_ENV
-
 REPO = Path(__file__).resolve().parent.parent
+#: The command, and the command whose workers misbehave on the magic variables.
+GRADCHECK = [sys.executable, "-m", "gradcheck_cli"]
+GRADCHECK_MISBEHAVING = [sys.executable, str(REPO / "tests" / "misbehaving.py")]
 
 HANG = "x + gradcheck_test_hang @ x=1, gradcheck_test_hang=0"
 CRASH = "x + gradcheck_test_crash @ x=1, gradcheck_test_crash=0"
@@ -54,10 +55,9 @@ HOSTILE: list[tuple[bytes, str, str, int]] = [
 
 def run_batch(path: Path, *args: str, hooks: bool = True, timeout: float = 120
               ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in (TEST_HOOKS_ENV, "CI")}
-    if hooks:
-        env[TEST_HOOKS_ENV] = "1"
-    return subprocess.run([sys.executable, "-m", "gradcheck_cli", "--file", str(path), *args],
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run([*(GRADCHECK_MISBEHAVING if hooks else GRADCHECK), "--file", str(path),
+                           *args],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout,
                           check=False)
 
@@ -158,11 +158,11 @@ def test_a_killed_jsonl_run_keeps_every_finished_line(tmp_path: Path, to_file: b
     before = ["x**2 @ x=1", "sin(x) @ x=0.5 @ x=1", "bad(", "x*y @ x=2, y=3"]
     path.write_text("\n".join([*before, HANG, "x**3 @ x=2"]) + "\n")
     target = tmp_path / "report.jsonl"
-    command = [sys.executable, "-m", "gradcheck_cli", "--file", str(path), "--format", "jsonl",
+    command = [*GRADCHECK_MISBEHAVING, "--file", str(path), "--format", "jsonl",
                "--jobs", "1", "--timeout", "600"]
     if to_file:
         command += ["--output", str(target)]
-    env = {**os.environ, TEST_HOOKS_ENV: "1"}
+    env = dict(os.environ)
     written = tmp_path / "report.jsonl.partial" if to_file else tmp_path / "stdout.jsonl"
     with open(tmp_path / "stdout.jsonl", "wb") as stdout:
         process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, cwd=REPO,
@@ -184,10 +184,10 @@ def test_a_killed_jsonl_run_keeps_every_finished_line(tmp_path: Path, to_file: b
 
 
 def test_a_single_check_with_a_timeout_runs_isolated_and_is_stopped() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {TEST_HOOKS_ENV: "1"}
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
     start = time.monotonic()
     expression, point = HANG.split(" @ ")
-    done = subprocess.run([sys.executable, "-m", "gradcheck_cli", expression, "--at", point,
+    done = subprocess.run([*GRADCHECK_MISBEHAVING, expression, "--at", point,
                            "--timeout", "2", "--format", "json"],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     elapsed = time.monotonic() - start
