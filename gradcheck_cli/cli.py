@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .batch import LineOptions
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
 from .dtypes import DType
 from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR
@@ -120,8 +121,8 @@ def main(
     if functions:
         typer.echo(functions_text())
         raise typer.Exit(OK)
-    options = RunOptions(expression=expression, at=tuple(at or ()), file=file, wrt=wrt,
-                         rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp,
+    what = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp)
+    options = RunOptions(expression=expression, at=tuple(at or ()), file=file, check=what,
                          output_format=output_format, output=output, jobs=jobs,
                          timeout=timeout, memory_limit=memory_limit)
     try:

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .batch import (
     LineOptions,
@@ -58,12 +58,9 @@ class RunOptions:
     expression: str | None = None
     at: tuple[str, ...] = ()
     file: str | None = None
-    wrt: str | None = None
-    rtol: float | None = None
-    atol: float | None = None
-    order: int = 1
-    dtype: str = "float64"
-    vjp: str | None = None
+    #: What to check and how (--wrt, --rtol, --atol, --order, --dtype, --vjp): the same
+    #: for a single check and for every line of a file.
+    check: LineOptions = field(default_factory=LineOptions)
     output_format: OutputFormat = DEFAULT_FORMAT
     output: str | None = None
     jobs: int | None = None
@@ -73,19 +70,17 @@ class RunOptions:
 
 def run(options: RunOptions) -> int:
     """Run what the options say; write the report; return the exit code."""
-    expression, at, file, wrt = options.expression, options.at, options.file, options.wrt
-    rtol, atol, order, dtype, vjp = (options.rtol, options.atol, options.order, options.dtype,
-                                     options.vjp)
+    expression, at, file = options.expression, options.at, options.file
+    wrt, rtol, atol = options.check.wrt, options.check.rtol, options.check.atol
+    order, dtype, vjp = options.check.order, options.check.dtype, options.check.vjp
     output_format, jobs = options.output_format, options.jobs
     timeout, memory_limit = options.timeout, options.memory_limit
     report = _report_file(options.output)
     if file is not None:
         if expression is not None or at:
             raise UsageError("give an expression or --file, not both", param_hint="--file")
-        line_options = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype,
-                                   vjp=vjp)
         limits = _limits(timeout, memory_limit)
-        return check_file(file, line_options, REPORTERS[output_format], report,
+        return check_file(file, options.check, REPORTERS[output_format], report,
                           jobs=jobs or default_jobs(), limits=limits)
     if jobs is not None:
         raise UsageError("--jobs applies only with --file", param_hint="--jobs")
