@@ -43,7 +43,7 @@ from gradcheck_cli.parse import (
 #: with twice as many, and doubles both while they disagree.
 DPS = 300
 #: The most digits :func:`stable` goes to before giving up (``None``).
-MAX_DPS = 4800
+MAX_DPS = 2400
 #: How many leading digits two precisions must share for a value to be trusted.
 AGREE_DIGITS = 30
 
@@ -520,9 +520,9 @@ def stable(fn: Callable[[], mpf], dps: tuple[int, int] = (DPS, 2 * DPS), *,
     magnitude of the computation, and shrinking as the precision grows) mean exactly 0,
     a cancellation that is an identity; only once the noise is below every float64
     (1e-330), so that a true value hidden in it would round to 0.0 all the same.
-    Returns the higher precision's value; ``None`` where the
-    value is not real at both precisions, or where no precision up to ``max_dps``
-    gives a stable answer.
+    Returns the higher precision's value; ``None`` where the value is not real at both
+    precisions, where a kink or jump decides on a number that is 0 up to rounding, or
+    where no precision up to ``max_dps`` gives a stable answer.
     """
     low, high = dps
     first = _run(fn, low)
@@ -530,15 +530,23 @@ def stable(fn: Callable[[], mpf], dps: tuple[int, int] = (DPS, 2 * DPS), *,
         second = _run(fn, high)
         if first.not_real and second.not_real:
             return None
-        settled = (first.value is not None and second.value is not None
-                   and not first.unreliable and not second.unreliable
-                   and len(first.probes) == len(second.probes)
-                   and all(_agree(p, q, digits) for p, q in zip(first.probes, second.probes,
-                                                                 strict=True)))
+        valued = first.value is not None and second.value is not None \
+            and len(first.probes) == len(second.probes)
+        apart = [(p, q) for p, q in zip(first.probes, second.probes, strict=True)
+                 if not _agree(p, q, digits)] if valued else []
+        if any(abs(p) <= first.scale * mpf(10) ** (-low // 2)
+               and abs(q) <= second.scale * mpf(10) ** (-high // 2) for p, q in apart):
+            # A decision (abs, sign, min, ...) on a number that is 0 up to rounding, or
+            # on both sides of 0 (a derivative at a kink): no precision settles it.
+            return None
+        settled = valued and not apart and not first.unreliable and not second.unreliable
         if settled:
             assert first.value is not None and second.value is not None
-            if _agree(first.value, second.value, digits):
+            exact_zero = first.value == 0 and second.value == 0
+            if _agree(first.value, second.value, digits) and not exact_zero:
                 return second.value
+            # 0 at both precisions is noise as well (a difference quotient of a flat
+            # atan2(-0.9 + h, -1e-300) is 0 at 60 digits, -1.3e-300 at 240).
             if first.zero_like(low) and second.zero_like(high) and _shrinks(
                     first.value, second.value, high - low) and second.noise(high) <= _NO_FLOAT:
                 return mpf(0)
@@ -589,10 +597,16 @@ def derivative(text: str, point: Point, wrt: str, dps: int = DPS, *,
         # A step small against |x| (for tiny x) and against 1 (for huge x); the extra
         # precision keeps x +- h exact however large x is.
         step = mpmath.ldexp(1, -mp.prec - 10 + min(0, magnitude))
-        slope = mpmath.diff(lambda x: evaluate(tree, {**env, wrt: x}), x0, h=step,
-                            # A step far below 1 (x = 1e-300) changes f ~ 1 only in
-                            # bits that far down: carry them too.
-                            addprec=10 + max(0, magnitude + 1) // 2 - min(0, magnitude))
+        # A step far below 1 (x = 1e-300) changes f ~ 1 only in bits that far down:
+        # carry them too. A derivative far below f (d/dy of atan2(y + pi/4, 1e-300) is
+        # 1.6e-300) vanishes in the difference too: a slope of exactly 0 is tried again
+        # with more bits before it is believed.
+        base = 10 + max(0, magnitude + 1) // 2 - min(0, magnitude)
+        for extra in (0, 1200, 4000):
+            slope = mpmath.diff(lambda x: evaluate(tree, {**env, wrt: x}), x0, h=step,
+                                addprec=base + extra)
+            if slope != 0:
+                break
         # The difference quotient's noise is the function's, divided by the step.
         if _TRACES:
             _TRACES[-1].scale *= mpmath.ldexp(1, -min(0, magnitude))

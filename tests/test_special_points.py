@@ -147,3 +147,12 @@ def test_the_value_row_at_a_jump_gives_both_sides() -> None:
     assert result.value.symbolic is None
     assert f"{-math.pi / 2:.12g} from the left and {math.pi / 2:.12g} from the right" in \
         (result.value.message or "")
+
+
+def test_one_sided_derivatives_of_a_composed_kink_take_each_sides_branch() -> None:
+    # relu(sin(x)) at pi: just left, sin > 0 and the derivative is cos(pi) = -1; just
+    # right, sin < 0 and it is 0. SymPy's limit took Heaviside(0) = 1/2 on both sides.
+    d = _derivative(check("relu(sin(x))", "x=pi"), "x")
+    assert d.category == "not_differentiable"
+    assert d.symbolic is None
+    assert d.one_sided == (-1.0, 0.0)
