@@ -240,7 +240,12 @@ def on_side(expr: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str)
                     if (branch := _branch(atom, symbol, at_value, direction)) is not None}
         if not branches:
             return expr
-        expr = expr.xreplace(branches)
+        try:
+            expr = expr.xreplace(branches)
+        except (ValueError, TypeError):
+            # A branch SymPy will not build (Min of sqrt(-1), "not comparable"): there is
+            # no real value on that side to take a limit of, and SymPy's limit says so.
+            return expr
     return expr
 
 
