@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from gradcheck_cli.cli import app
+
+# In CI the property tests draw the same examples every run (a CI result must not depend
+# on the luck of the draw); on a developer's machine each run draws new ones, and a
+# failure prints the seed that reproduces it.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture

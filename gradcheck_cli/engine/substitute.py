@@ -15,11 +15,13 @@ import sympy as sp
 
 def at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
     """``expr`` with the point's values put in, exactly; ``nan`` where SymPy refuses to
-    build it there (``Max`` of a complex number, a comparison with ``nan``): it has no
-    real value at that point."""
+    build it there (``Max`` of a complex number, a comparison with ``nan``), or breaks
+    building it (its assumptions overflow a float on ``erfc(-1e300)**3``). Callers ask
+    the certified evaluation first, which needs no substitution; this is the exact route
+    for what that leaves."""
     try:
         return expr.xreplace(dict(point))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, ArithmeticError, RecursionError):
         return sp.nan
 
 

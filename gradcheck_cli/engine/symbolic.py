@@ -183,7 +183,8 @@ def same_value(a: Exact, b: Exact) -> bool:
     if a.kind is not b.kind:
         return False
     if a.kind is Kind.FINITE:
-        return abs(a.value - b.value) <= 1e-15 * max(1.0, abs(a.value))
+        # Relative: -1e-300 and 1e-300 are the two sides of a kink, not one value.
+        return abs(a.value - b.value) <= 1e-15 * max(abs(a.value), abs(b.value))
     if a.kind in (Kind.OVERFLOW, Kind.UNDERFLOW):
         return a.text == b.text
     return a.kind in (Kind.POS_INF, Kind.NEG_INF) or a.text == b.text
