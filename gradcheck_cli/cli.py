@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from . import __version__
 from .batch import LineOptions
@@ -64,7 +66,61 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
-@app.command(help=HELP)
+class _ExpressionCommand(TyperCommand):
+    """The command, with one thing Click does not do: an expression that starts with ``-``
+    (``-log(p)``, ``-x**2``) is the expression, not an unknown option.
+
+    Click takes any argument that starts with ``-`` for an option, and ``--`` would make
+    every later ``--at`` an argument too. So an argument that starts with ``-``, is not
+    one of the command's options (nor a value given to one) and is not ``-`` alone, is
+    moved behind a ``--`` at the end, where Click reads it as the expression.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        reordered = expression_last(args, self.params, ctx.help_option_names)
+        parsed: list[str] = super().parse_args(ctx, reordered)
+        return parsed
+
+
+def expression_last(args: list[str], params: Sequence[Any], more_names: Sequence[str] = ()
+                    ) -> list[str]:
+    """``args`` with an expression that looks like an option moved behind ``--``.
+
+    Only a single ``-`` counts: ``--atx`` stays a mistyped option, for Click to say so
+    and suggest ``--at``. ``params`` are Click's parameters of the command (Typer's
+    vendored Click: read by their attributes, so nothing private is imported);
+    ``more_names`` are option names that are not among them (``-h``).
+    """
+    options = [p for p in params if getattr(p, "param_type_name", None) == "option"]
+    names = {name for p in options for name in [*p.opts, *p.secondary_opts]} | set(more_names)
+    with_value = {name for p in options if not p.is_flag for name in p.opts}
+    kept: list[str] = []
+    moved: list[str] = []
+    positional = False
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            kept += args[index:]
+            break
+        if arg in with_value:
+            kept += args[index:index + 2]  # the option and its value, whatever it looks like
+            index += 2
+            continue
+        looks_like_option = arg.startswith("-") and not arg.startswith("--") and arg != "-"
+        known = arg in names or arg.split("=", 1)[0] in names or arg[:2] in with_value
+        if looks_like_option and not known and not moved:
+            moved.append(arg)
+        else:
+            positional = positional or not arg.startswith("-")
+            kept.append(arg)
+        index += 1
+    if not moved or positional:
+        return args  # an expression is already given: "-q" is a mistyped option
+    return [*kept, "--", *moved]
+
+
+@app.command(help=HELP, cls=_ExpressionCommand)
 def main(
     expression: Annotated[str | None, typer.Argument(
         help="The expression, e.g. '5*(x+1)**2'. Quote it for the shell.",
@@ -154,3 +210,12 @@ def run_cli() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(CHECK_FAILED)
+    except OSError as error:
+        # The report could not be written (a full disk, > /dev/full): one line, not a
+        # traceback. What was not written is not to be trusted, so the run failed to run.
+        if error.errno is None:
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush fails too
+        sys.stderr.write(f"gradcheck: cannot write the report: {error.strerror or error}\n")
+        sys.exit(USAGE_ERROR)

@@ -77,8 +77,11 @@ def run(options: RunOptions) -> int:
     timeout, memory_limit = options.timeout, options.memory_limit
     report = _report_file(options.output)
     if file is not None:
-        if expression is not None or at:
+        if expression is not None:
             raise UsageError("give an expression or --file, not both", param_hint="--file")
+        if at:
+            raise UsageError("--at gives the points of a single expression; with --file, each "
+                             "line gives its own after '@' (x**2 @ x=3)", param_hint="--at")
         limits = _limits(timeout, memory_limit)
         return check_file(file, options.check, REPORTERS[output_format], report,
                           jobs=jobs or default_jobs(), limits=limits)
@@ -89,6 +92,9 @@ def run(options: RunOptions) -> int:
     if expression is None:
         raise UsageError("give an expression, e.g. gradcheck \"x**2\" --at x=3",
                          param_hint="EXPRESSION")
+    if expression.strip().lower() in _HELP_WORDS and not at:
+        raise UsageError(f"{expression.strip()!r} is not an expression to check; for help, run "
+                         "gradcheck --help", param_hint="EXPRESSION")
     try:
         request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol, order=order,
                           dtype=dtype, vjp=vjp)
@@ -122,6 +128,11 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(f"cannot read {path}: {reason}", param_hint="--file") from None
+    if not any(line.may_check() or line.too_long is not None for line in lines):
+        # An empty or mistyped file must not pass CI as "0 checks, all passed".
+        name = "standard input" if path == "-" else path
+        raise UsageError(f"no checks in {name}: every line is blank or a comment (a check is "
+                         "a line such as 'x**2 @ x=3')", param_hint="--file")
     # A streaming format (jsonl) is written check by check, as each one and all before
     # it are done.
     streaming = reporter.streams
@@ -164,8 +175,13 @@ def emit(results: Sequence[CheckResult], reporter: Reporter, *, refused: bool = 
         raise
 
 
+#: Words that ask for help rather than name a variable.
+_HELP_WORDS = frozenset({"help", "-h", "?", "usage"})
+
+
 def _report_file(output: str | None) -> ReportFile:
-    report = ReportFile(output)
+    # "-o -" is standard output, as "--file -" is standard input.
+    report = ReportFile(None if output == "-" else output)
     try:
         report.check_writable()  # now, not after a long batch
     except OSError as error:
