@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
 import math
 import operator
 import re
@@ -45,6 +46,16 @@ _DECIMAL_LITERAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _IMPLICIT_PRODUCT = re.compile(
     r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z_(][\w]*)"
 )
+#: Names people write for the registry's functions: the hint names the registry's.
+_ALIASES = {
+    "ln": "log", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2",
+    "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "absolute": "abs",
+    "fabs": "abs", "maximum": "max", "minimum": "min", "logistic": "sigmoid",
+    "expit": "sigmoid", "square_root": "sqrt", "lngamma": "lgamma",
+    "gammaln": "lgamma",
+}
+#: Two names or a name and a number side by side: ``sin x``, ``x y`` (a missing '(' or '*').
+_JUXTAPOSED = re.compile(r"\b([A-Za-z_]\w*)\s+([A-Za-z_]\w*|\d+(?:\.\d*)?)\b")
 #: A variable name: a letter, then letters, digits or _.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _UNICODE_HINTS = {
@@ -289,9 +300,20 @@ def _syntax_error(text: str, source: str, column_of: list[int], error: SyntaxErr
         column = offset + implicit.start() + 1
         return fail(Category.PARSE_ERROR, f"'{number}{name}' at column {column} is not an expression; "
                     f"did you mean {number}*{name}?", column)
+    if "|" in text:
+        return fail(Category.PARSE_ERROR, f"'|' at column {offset + text.index('|') + 1} is not "
+                    "supported; an absolute value is written abs(...), so |x| is abs(x)",
+                    offset + text.index("|") + 1)
     if text.count("(") != text.count(")"):
         return fail(Category.PARSE_ERROR, f"unbalanced parentheses: {text.count('(')} '(' and "
                     f"{text.count(')')} ')'", None)
+    juxtaposed = _JUXTAPOSED.search(text)
+    if juxtaposed and not any(keyword.iskeyword(w) for w in juxtaposed.groups()):
+        first, second = juxtaposed.group(1), juxtaposed.group(2)
+        column = offset + juxtaposed.start(2) + 1  # where the '(' or '*' is missing
+        fix = f"{first}({second})" if first in FUNCTIONS else f"{first}*{second}"
+        return fail(Category.PARSE_ERROR, f"'{juxtaposed.group(0)}' at column {column} is not an "
+                    f"expression; did you mean {fix}?", column)
     position = error.offset or len(source) + 1
     column = column_of[min(max(position - 1, 0), len(column_of) - 1)]
     if position > len(source):
@@ -344,6 +366,13 @@ class _Converter:
                           self.convert(node.right), _column_of_operator(self, node))
         if isinstance(node, ast.Call):
             return self._call(node, column)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            left, right = self._segment(node.left), self._segment(node.right)
+            raise self.fail(Category.PARSE_ERROR, f"'@' at column {column} is not supported; a "
+                            f"matrix product is written matmul({left}, {right})", column)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            raise self.fail(Category.PARSE_ERROR, f"'|' at column {column} is not supported; an "
+                            "absolute value is written abs(...)", column)
         if isinstance(node, ast.BinOp | ast.UnaryOp):
             symbol = self._segment(node)
             raise self.fail(Category.PARSE_ERROR, f"operator in '{symbol}' at column {column} is not "
@@ -406,12 +435,21 @@ class _Converter:
                 raise self.fail(Category.PARSE_ERROR, f"'{self._segment(node)}' at column {column}: a "
                                 f"value cannot be called; did you mean {self._times(node)}?",
                                 column)
+            bare = func.attr if isinstance(func, ast.Attribute) else None
+            bare = _ALIASES.get(bare, bare) if bare is not None else None
+            if bare in FUNCTIONS:
+                # torch.sin(x), np.exp(x), math.log(x), F.relu(x): the bare function.
+                raise self.fail(Category.PARSE_ERROR, f"'{callee}' at column {column}: write "
+                                f"{bare}(...), the expression language's own name; gradcheck "
+                                "computes it with torch and SymPy itself", column)
             raise self.fail(Category.PARSE_ERROR, f"only plain function names can be called; "
                             f"'{callee}' at column {column} is not one", column)
         name = func.id
         function = FUNCTIONS.get(name)
         if function is None:
             close = difflib.get_close_matches(name.lower(), FUNCTIONS, n=3, cutoff=0.6)
+            if name in _ALIASES or name.lower() in _ALIASES:
+                close = [_ALIASES.get(name, _ALIASES.get(name.lower(), name))]
             hint = f" (did you mean {' or '.join(close)}?)" if close else ""
             if not close and len(node.args) == 1:
                 # x(x+1): more often a missing '*' after a variable than a function.

@@ -216,10 +216,10 @@ REFUSED = [
     ("{1: 2}", "parse_error", 1, "dicts"),
     ("x // 2", "parse_error", 1, "use + - * / **"),
     ("x % 2", "parse_error", 1, "use + - * / **"),
-    ("x @ y", "parse_error", 1, "use + - * / **"),
+    ("x @ y", "parse_error", 1, "a matrix product is written matmul(x, y)"),
     ("~x", "parse_error", 1, "use + - * / **"),
     ("x << 1", "parse_error", 1, "use + - * / **"),
-    ("x | y", "parse_error", 1, "use + - * / **"),
+    ("x | y", "parse_error", 1, "an absolute value is written abs(...)"),
     ("x & y", "parse_error", 1, "use + - * / **"),
     ("2x", "parse_error", 1, "did you mean 2*x?"),
     ("y + 2x", "parse_error", 5, "did you mean 2*x?"),
@@ -251,7 +251,7 @@ REFUSED = [
     ("x+1)", "parse_error", None, "unbalanced parentheses"),
     ("x+", "parse_error", 3, "ends too early"),
     ("x*", "parse_error", 3, "ends too early"),
-    ("x y", "parse_error", 3, "cannot parse"),
+    ("x y", "parse_error", 3, "did you mean x*y?"),
     ("x;y", "parse_error", 2, "cannot parse"),
     ("x:=1", "parse_error", 2, "cannot parse"),
     ("*x", "parse_error", 1, "cannot parse"),
@@ -510,3 +510,28 @@ def test_a_point_value_gets_no_variable_suggestion() -> None:
         parse_point("x=foo(1)")
     assert caught.value.category == "unknown_function"
     assert "variable" not in caught.value.message and "*" not in caught.value.message
+
+
+# What people type, and the hint that names what the expression language writes instead.
+HINTS = [
+    ("ln(x)", "unknown_function", "did you mean log?"),
+    ("arctan(x)", "unknown_function", "did you mean atan?"),
+    ("torch.sin(x)", "parse_error", "write sin(...)"),
+    ("np.exp(x)", "parse_error", "write exp(...)"),
+    ("math.log(x)", "parse_error", "write log(...)"),
+    ("torch.nn.functional.softplus(x)", "parse_error", "write softplus(...)"),
+    ("|x|", "parse_error", "|x| is abs(x)"),
+    ("sin x", "parse_error", "did you mean sin(x)?"),
+    ("x y", "parse_error", "did you mean x*y?"),
+    ("2 x", "parse_error", "cannot parse"),  # a number first: not a name pair
+    ("x @ w", "parse_error", "matmul(x, w)"),
+    ("import os", "parse_error", "cannot parse"),  # no hint built of keywords
+]
+
+
+@pytest.mark.parametrize(("text", "category", "fragment"), HINTS)
+def test_hints_for_what_people_type(text: str, category: str, fragment: str) -> None:
+    with pytest.raises(InputError) as raised:
+        parse_expression(text)
+    assert raised.value.category == category
+    assert fragment in raised.value.message
