@@ -249,10 +249,15 @@ def _sin(a: mpf) -> mpf:
 
 
 def _tan(a: mpf) -> mpf:
-    cosine = _cos(a)
-    if not cosine:
-        raise NotRealError("pole of tan")
+    # cos of a nonzero float is never exactly 0: tan has no pole at a number mpmath
+    # holds (tan(pi/2) is huge, and not stable between precisions).
     return _periodic("tan", mpmath.tan)(a)
+
+
+def _cot(a: mpf) -> mpf:
+    if not a:
+        raise NotRealError("pole of cot")
+    return _periodic("cot", mpmath.cot)(a)
 
 
 def _reciprocal(value: mpf, what: str) -> mpf:
@@ -422,7 +427,7 @@ SCALAR: dict[str, Callable[..., mpf]] = {
     "tan": _tan,
     "sec": lambda a: _reciprocal(_cos(a), "sec"),
     "csc": lambda a: _reciprocal(_sin(a), "csc"),
-    "cot": lambda a: _cos(a) * _reciprocal(_sin(a), "cot"),
+    "cot": _cot,
     "asin": _asin,
     "acos": _acos,
     "atan": _atan,

@@ -160,6 +160,8 @@ CASES = [
     ("lgamma(x)", "x=-2.5", "value", "-0.056243716497674050672595"),
     ("lgamma(x)", "x=-2.5", "d/dx", "1.1031566406452431872257"),
     ("(1 - cos(x))/x**2", "x=1e-5", "value", "0.49999999999583333333335"),
+    # Found by the random test below: an internal_error (RecursionError) once.
+    ("lgamma(x**2)", "x=1e300", "value", "1.3805510557964274104108e603"),
 ]
 
 
@@ -279,11 +281,13 @@ COORDINATE = st.one_of(
     st.floats(min_value=-4, max_value=4, allow_nan=False).map(lambda v: round(v, 3)),
 )
 
-#: The reference's first precision in the random test (doubled while unstable).
+#: The reference's first precision in the random test, and its last (doubled from the
+#: first while unstable; mpmath's lgamma gets slow beyond).
 RANDOM_DPS = 60
+RANDOM_MAX_DPS = 960
 #: Wall-clock limit of one random check. A single check has no limit of its own, and a
 #: few random ones run for minutes inside SymPy; each runs in a supervised worker.
-CHECK_TIMEOUT = 8.0
+CHECK_TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -304,7 +308,7 @@ def bounded_check(workers: WorkerPool, expression: str, point: dict[str, float])
     return result
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: bounded time
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(expression=EXPRESSIONS, x=COORDINATE, y=COORDINATE)
@@ -328,8 +332,10 @@ def test_random_exact_values_are_the_reference(pool: WorkerPool, expression: str
         if c.category in NOT_CHECKED or not (isinstance(c.symbolic, float)
                                              and math.isfinite(c.symbolic)):
             continue
-        exact = value(expression, point, RANDOM_DPS) if quantity == "value" else \
-            derivative(expression, point, quantity.removeprefix("d/d"), RANDOM_DPS)
+        exact = value(expression, point, RANDOM_DPS, max_dps=RANDOM_MAX_DPS) \
+            if quantity == "value" else \
+            derivative(expression, point, quantity.removeprefix("d/d"), RANDOM_DPS,
+                       max_dps=RANDOM_MAX_DPS)
         # Only where the reference itself has no stable real answer is the point skipped.
         assume(exact is not None)
         assert_trusted(c, exact, f"{where}, {quantity}")

@@ -6,6 +6,9 @@ from typing import Any
 
 import sympy as sp
 
+#: Arguments below this get SymPy's exact loggamma; above, it can recurse without end.
+_EXACT_BELOW = 10**6
+
 
 class lgamma(sp.Function):  # type: ignore[misc]  # noqa: N801 - the name is how it prints
     """log |Gamma(x)|, as ``torch.lgamma`` computes it, real on the whole real line.
@@ -18,7 +21,10 @@ class lgamma(sp.Function):  # type: ignore[misc]  # noqa: N801 - the name is how
     def eval(cls, x: Any) -> Any:
         if x.is_integer and x.is_nonpositive:
             return sp.oo
-        if x.is_number and x.is_positive:
+        if x.is_Rational and x.is_positive and x.q <= 2 and x < _EXACT_BELOW:
+            # lgamma(1) = lgamma(2) = 0, lgamma(1/2) = log(sqrt(pi)): SymPy's exact forms.
+            # Elsewhere the value stays lgamma(x), for the certified evaluation: SymPy's
+            # loggamma recursed without end on 1e600 (x**2 at 1e300).
             return sp.loggamma(x)
         return None
 
