@@ -181,6 +181,12 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
                        rtol=options.rtol, atol=options.atol, order=options.order,
                        dtype=options.dtype, vjp=options.vjp, source=source)
     except InputError as error:
+        if not points and error.category is Category.MISSING_VALUE:
+            # x**2 with no '@': the point is what is missing, not a value in it.
+            missing = error.message.split(":", 1)[0]  # "no value for x"
+            error = InputError(Category.MISSING_VALUE, f"{missing}: the line has no '@ x=...' "
+                               f"part; give the point after '@', e.g. {expression} @ "
+                               f"{error.message.rsplit('--at ', 1)[-1]}")
         return _printable(error_result(expression, error, source))
 
 

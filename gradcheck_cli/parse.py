@@ -56,6 +56,8 @@ _ALIASES = {
 }
 #: Two names or a name and a number side by side: ``sin x``, ``x y`` (a missing '(' or '*').
 _JUXTAPOSED = re.compile(r"\b([A-Za-z_]\w*)\s+([A-Za-z_]\w*|\d+(?:\.\d*)?)\b")
+#: In a value, the start of another ``name=`` after a blank: a missing comma.
+_NEXT_ASSIGNMENT = re.compile(r"\s([A-Za-z]\w*)\s*=")
 #: A variable name: a letter, then letters, digits or _.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _UNICODE_HINTS = {
@@ -594,7 +596,10 @@ def parse_point(text: str) -> tuple[Assignment, ...]:
                          f"MAX_EXPRESSION_LENGTH = {MAX_EXPRESSION_LENGTH:,}", text=text)
     assignments: list[Assignment] = []
     seen: set[str] = set()
-    for start, piece in _split_top_level(text):
+    pieces = list(_split_top_level(text))
+    if len(pieces) > 1 and not pieces[-1][1].strip():
+        pieces.pop()  # a trailing comma, x=1,y=2, as Python allows
+    for start, piece in pieces:
         name_part, equals, value_part = piece.partition("=")
         name = name_part.strip()
         name_column = start + len(name_part) - len(name_part.lstrip()) + 1
@@ -613,6 +618,13 @@ def parse_point(text: str) -> tuple[Assignment, ...]:
         if not value_part.strip():
             raise InputError(Category.MISSING_VALUE, f"{name} has no value (write {name}=1)", text=text,
                              column=value_offset)
+        crowded = _NEXT_ASSIGNMENT.search(value_part)
+        if crowded:
+            # x=1 y=2: a second name=value inside the first value, without its comma.
+            column = value_offset + crowded.start(1) + 1
+            raise InputError(Category.PARSE_ERROR, f"the point '{text.strip()}' needs a comma "
+                             f"before {crowded.group(1)}= at column {column}: separate the "
+                             "variables with commas, e.g. x=1,y=2", text=text, column=column)
         assignments.append(parse_value(name, value_part, offset=value_offset, context=text,
                                        column=name_column))
     return tuple(assignments)

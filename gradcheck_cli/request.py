@@ -93,6 +93,13 @@ def prepare(expression: str, points: PointsLike, *,
         missing = [name for name in variables if name not in given]
         if missing:
             example = ",".join(f"{name}=1" for name in variables)
+            everywhere = {a.name for p in assignments for a in p}
+            if len(assignments) > 1 and set(variables) <= everywhere:
+                # --at x=1 --at y=2: two points of one variable each, not one of both.
+                raise InputError(Category.MISSING_VALUE, f"no value for {', '.join(missing)} in "
+                                 f"the point that gives {', '.join(given) or 'nothing'}: each --at "
+                                 f"is a separate point, so give every variable in each, e.g. --at "
+                                 f"{example}")
             raise InputError(Category.MISSING_VALUE, f"no value for {', '.join(missing)}: give every "
                              f"variable a value, e.g. --at {example}")
     vector: Assignment | str | None = None

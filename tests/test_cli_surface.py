@@ -106,3 +106,39 @@ def test_a_report_that_cannot_be_written_is_one_line_and_exit_2() -> None:
                               timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == "gradcheck: cannot write the report: No space left on device"
+
+
+def test_two_points_of_one_variable_each_are_explained(gradcheck: Invoke) -> None:
+    result = gradcheck("x*y", "--at", "x=1", "--at", "y=2")
+    assert result.exit_code == 2
+    assert "each --at is a separate point" in result.stderr
+    assert "--at x=1,y=1" in result.stderr
+
+
+def test_a_point_without_its_comma_blames_the_point(gradcheck: Invoke) -> None:
+    result = gradcheck("x*y", "--at", "x=1 y=2")
+    assert result.exit_code == 2
+    assert "the point 'x=1 y=2' needs a comma before y=" in result.stderr
+    assert "expression" not in result.stderr.split("Usage")[0]
+
+
+def test_a_trailing_comma_in_a_point_is_accepted(gradcheck: Invoke) -> None:
+    # x*y at (1, 2): value 2, d/dx = y = 2, d/dy = x = 1
+    result = gradcheck("x*y", "--at", "x=1,y=2,", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (found,) = json.loads(result.stdout)["checks"]
+    assert found["value"]["symbolic"] == 2.0
+    assert [d["symbolic"] for d in found["derivatives"]] == [2.0, 1.0]
+
+
+def test_a_file_line_without_its_point_says_the_at_part_is_missing(gradcheck: Invoke,
+                                                                   tmp_path: Path) -> None:
+    path = tmp_path / "checks.txt"
+    path.write_text("x**2\nx**3 @ x=2\n")
+    result = gradcheck("--file", str(path), "--format", "jsonl")
+    assert result.exit_code == 1
+    first, second, _ = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["category"] == "missing_value"
+    assert "the line has no '@ x=...' part" in first["message"]
+    assert "x**2 @ x=1" in first["message"]
+    assert second["derivatives"][0]["symbolic"] == 12.0  # 3x^2 at 2

@@ -462,7 +462,6 @@ REFUSED_POINTS = [
     ("x=foo(1)", "unknown_function", 3, "unknown function 'foo'"),
     ("x=2y", "parse_error", 3, "did you mean 2*y?"),
     ("x", "parse_error", 1, "is not name=value"),
-    ("x=1,", "parse_error", 5, "is not name=value"),
     ("", "parse_error", None, "empty"),
     ("pi=1", "parse_error", 1, "not a variable name"),
     ("sin=1", "parse_error", 1, "not a variable name"),
@@ -535,3 +534,9 @@ def test_hints_for_what_people_type(text: str, category: str, fragment: str) -> 
         parse_expression(text)
     assert raised.value.category == category
     assert fragment in raised.value.message
+
+
+def test_a_trailing_comma_ends_a_point_as_in_python() -> None:
+    assert [(a.name, a.value) for a in parse_point("x=1,")] == [("x", 1.0)]
+    with pytest.raises(InputError, match="is not name=value"):
+        parse_point("x=1,,")
