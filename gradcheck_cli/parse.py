@@ -381,7 +381,7 @@ class _Converter:
                             "supported; use + - * / ** (or ^ for power)", column)
         what = _REFUSED.get(type(node), f"'{type(node).__name__}' syntax")
         raise self.fail(Category.PARSE_ERROR, f"{what} not allowed at column {column}: only numbers, "
-                        "variables, + - * / ** and supported functions are", column)
+                        "variables, + - * / ** and supported functions are allowed", column)
 
     def _segment(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or type(node).__name__
@@ -395,7 +395,7 @@ class _Converter:
             if isinstance(value, bool) or value is None or value is Ellipsis:
                 kind = f"'{literal}'"
             raise self.fail(Category.PARSE_ERROR, f"{kind} not allowed at column {column}: only real "
-                            "numbers are", column)
+                            "numbers are allowed", column)
         if len(literal) > MAX_LITERAL_LENGTH:
             raise self.fail(Category.LIMIT, f"the number at column {column} is {len(literal)} characters "
                             f"long; the limit is MAX_LITERAL_LENGTH = {MAX_LITERAL_LENGTH}", column)

@@ -248,7 +248,7 @@ def _number_text(name: str, value: object) -> str:
         return f"({int(value.numerator)}/{int(value.denominator)})"
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         raise InputError(Category.BAD_OPTION, f"{name} = {value!r} is a complex number; only real "
-                         "numbers are")
+                         "numbers are allowed")
     if isinstance(value, numbers.Real) or hasattr(type(value), "__float__"):
         try:
             number = float(value)  # type: ignore[arg-type]

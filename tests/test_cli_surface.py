@@ -142,3 +142,13 @@ def test_a_file_line_without_its_point_says_the_at_part_is_missing(gradcheck: In
     assert "the line has no '@ x=...' part" in first["message"]
     assert "x**2 @ x=1" in first["message"]
     assert second["derivatives"][0]["symbolic"] == 12.0  # 3x^2 at 2
+
+
+@pytest.mark.parametrize("text", ["lambda x: x", "'a'", "x if x else 1"])
+def test_a_refusal_is_a_whole_sentence(text: str) -> None:
+    from gradcheck_cli.errors import InputError
+    from gradcheck_cli.parse import parse_expression
+
+    with pytest.raises(InputError) as raised:
+        parse_expression(text)
+    assert raised.value.message.endswith("are allowed"), raised.value.message
