@@ -597,6 +597,9 @@ def derivative(text: str, point: Point, wrt: str, dps: int = DPS, *,
 
     def once() -> mpf:
         env = _environment(values)
+        # No derivative where there is no value: a symmetric difference across a pole
+        # of lgamma (or a 0/0) would give one.
+        evaluate(tree, env)
         x0 = env[wrt]
         magnitude = int(mpmath.mag(x0)) if x0 else 0
         # A step small against |x| (for tiny x) and against 1 (for huge x); the extra
@@ -604,14 +607,11 @@ def derivative(text: str, point: Point, wrt: str, dps: int = DPS, *,
         step = mpmath.ldexp(1, -mp.prec - 10 + min(0, magnitude))
         # A step far below 1 (x = 1e-300) changes f ~ 1 only in bits that far down:
         # carry them too. A derivative far below f (d/dy of atan2(y + pi/4, 1e-300) is
-        # 1.6e-300) vanishes in the difference too: a slope of exactly 0 is tried again
-        # with more bits before it is believed.
-        base = 10 + max(0, magnitude + 1) // 2 - min(0, magnitude)
-        for extra in (0, 1200, 4000):
-            slope = mpmath.diff(lambda x: evaluate(tree, {**env, wrt: x}), x0, h=step,
-                                addprec=base + extra)
-            if slope != 0:
-                break
+        # 1.6e-300) vanishes in the difference too: a slope of exactly 0 is not believed
+        # by stable() until the precision is high enough for any such derivative to be
+        # below every float64.
+        slope = mpmath.diff(lambda x: evaluate(tree, {**env, wrt: x}), x0, h=step,
+                            addprec=10 + max(0, magnitude + 1) // 2 - min(0, magnitude))
         # The difference quotient's noise is the function's, divided by the step.
         if _TRACES:
             _TRACES[-1].scale *= mpmath.ldexp(1, -min(0, magnitude))

@@ -97,6 +97,11 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
             bits *= 2
     except _UnsettledError:
         return None
+    except RecursionError:
+        # cos(expm1(1e300)): reducing an argument of 10^(4e299) modulo 2*pi needs more
+        # digits of pi than any precision holds; mpmath recurses until Python stops it.
+        return Exact(math.nan, Kind.UNCERTAIN, "mpmath cannot evaluate it (an argument too "
+                     "large to reduce, such as cos of 10^(4e299))")
     except (ValueError, TypeError, ZeroDivisionError, OverflowError, ArithmeticError):
         if not tried:
             return None  # mpmath cannot evaluate it at all: the exact route
