@@ -118,11 +118,6 @@ class Verdict:
     message: str | None
 
 
-#: Per dtype: the largest finite value and half the smallest subnormal (below which a
-#: value rounds to 0). The one table of dtype ranges on the light side.
-DTYPE_RANGES: dict[str, tuple[float, float]] = {d.value: (d.largest, d.tiny) for d in DType}
-
-
 @dataclass(frozen=True)
 class Written:
     """Where the expression as written breaks at the point, in words.
@@ -256,7 +251,7 @@ def _finite(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
         return Verdict(Status.WARN, Category.REMOVABLE,
                        f"undefined as written at this point ({context.undefined}), so autograd "
                        f"gives {fmt(a)}; the limit of the {quantity} is {fmt(s)}")
-    largest, tiny = DTYPE_RANGES[context.dtype]
+    largest, tiny = DType(context.dtype).largest, DType(context.dtype).tiny
     if abs(s) > largest and a == math.copysign(math.inf, s):
         return Verdict(Status.WARN, Category.OVERFLOW,
                        f"the exact {quantity} {fmt(s)} is beyond {context.dtype}'s range (largest "

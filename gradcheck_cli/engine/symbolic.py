@@ -17,7 +17,8 @@ import numpy as np
 import sympy as sp
 from sympy.core.evalf import PrecisionExhausted
 
-from ..compare import DTYPE_RANGES, REAL_KINDS, Exact, Kind, Written
+from ..compare import REAL_KINDS, Exact, Kind, Written
+from ..dtypes import DType
 from ..functions import FUNCTIONS
 from ..parse import (
     BINARY_OPERATORS,
@@ -432,7 +433,7 @@ def as_written(tree: Node, values: Mapping[str, Any], dtype: str = "float64") ->
     first one whose exact value is beyond the dtype's range, and the first nonzero one
     the dtype rounds to 0 (with what is then computed from that 0).
     """
-    largest, tiny = DTYPE_RANGES[dtype]
+    largest, tiny = DType(dtype).largest, DType(dtype).tiny
     found: dict[str, str] = {}
     underflowed: list[Node] = []
 
