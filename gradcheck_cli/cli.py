@@ -167,6 +167,9 @@ def main(
         "--output", "-o", help="Write the report to this file instead of standard output; it "
         "appears only when complete (until then: PATH.partial).", show_default=False,
         metavar="PATH")] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="With --file and the table format: the full table of every "
+        "check, not a row per check and the detail of those that did not pass.")] = False,
     functions: Annotated[bool, typer.Option(
         "--functions", help="List the supported functions and exit.")] = False,
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
@@ -180,7 +183,7 @@ def main(
     what = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp)
     options = RunOptions(expression=expression, at=tuple(at or ()), file=file, check=what,
                          output_format=output_format, output=output, jobs=jobs,
-                         timeout=timeout, memory_limit=memory_limit)
+                         timeout=timeout, memory_limit=memory_limit, verbose=verbose)
     try:
         code = run(options)
     except UsageError as error:

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .batch import (
     LineOptions,
@@ -66,6 +66,8 @@ class RunOptions:
     jobs: int | None = None
     timeout: float | None = None
     memory_limit: int | None = None
+    #: A batch's table shows every check's full table, not a row per check.
+    verbose: bool = False
 
 
 def run(options: RunOptions) -> int:
@@ -84,7 +86,7 @@ def run(options: RunOptions) -> int:
                              "line gives its own after '@' (x**2 @ x=3)", param_hint="--at")
         limits = _limits(timeout, memory_limit)
         return check_file(file, options.check, REPORTERS[output_format], report,
-                          jobs=jobs or default_jobs(), limits=limits)
+                          jobs=jobs or default_jobs(), limits=limits, verbose=options.verbose)
     if jobs is not None:
         raise UsageError("--jobs applies only with --file", param_hint="--jobs")
     isolated = timeout is not None or memory_limit is not None
@@ -116,7 +118,7 @@ def run(options: RunOptions) -> int:
 
 
 def check_file(path: str, options: LineOptions, reporter: Reporter, report: ReportFile,
-               *, jobs: int, limits: Limits) -> int:
+               *, jobs: int, limits: Limits, verbose: bool = False) -> int:
     """Batch mode: read and check every line, write the report, return the exit code."""
     try:
         options.validate()  # once for all lines: a bad --rtol is a usage error, not N errors
@@ -148,7 +150,7 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
                                     on_result=(lambda r: report.write(reporter.record(r)))
                                     if streaming else None)
         report.write(reporter.closing(results) if streaming else
-                     reporter.report(results, _report_style(report)))
+                     reporter.report(results, replace(_report_style(report), summary=not verbose)))
         report.commit()
     except BaseException:
         if not streaming:  # a streamed report keeps its finished checks in PATH.partial
@@ -163,7 +165,7 @@ def emit(results: Sequence[CheckResult], reporter: Reporter, *, refused: bool = 
     the format shows it (the table: its message, on standard error)."""
     report = report or ReportFile(None)
     if refused:
-        refusal = reporter.refused(results[0], Style(color=_wants_color(sys.stderr)))
+        refusal = reporter.refused(results[0], _style(sys.stderr))
         if refusal.to_stderr:
             sys.stderr.write(refusal.text)
             return
@@ -192,7 +194,7 @@ def _report_file(output: str | None) -> ReportFile:
 
 
 def _report_style(report: ReportFile) -> Style:
-    return _style(sys.stdout) if report.path is None else Style()
+    return _style(sys.stdout) if report.path is None else Style(width=_width(None))
 
 
 def _limits(timeout: float | None, memory_limit: int | None) -> Limits:
@@ -213,9 +215,28 @@ def _wants_color(stream: object) -> bool:
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
 
 
+#: The narrowest report: below it, a table cannot show a number and its verdict.
+MIN_WIDTH = 40
+#: The width of a report that goes to a pipe or a file and is not told one by COLUMNS.
+DEFAULT_WIDTH = 120
+
+
+def _width(stream: object) -> int:
+    """The terminal's width; else ``COLUMNS``; else :data:`DEFAULT_WIDTH` (at least
+    :data:`MIN_WIDTH`)."""
+    if _isatty(stream):
+        # Asks the terminal itself, after COLUMNS (which tmux and `COLUMNS=80 cmd` set).
+        width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    else:
+        try:
+            width = int(os.environ.get("COLUMNS", ""))
+        except ValueError:
+            width = 0
+        width = width if width > 0 else DEFAULT_WIDTH
+    return max(width, MIN_WIDTH)
+
+
 def _style(stream: object) -> Style:
-    color = _wants_color(stream)
-    width = shutil.get_terminal_size((120, 24)).columns if color else 120
-    return Style(color=color, width=max(width, 80))
+    return Style(color=_wants_color(stream), width=_width(stream))
 
 

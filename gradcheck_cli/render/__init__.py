@@ -41,6 +41,9 @@ class Style:
 
     color: bool = False
     width: int = 120
+    #: A batch without ``--verbose``: a row per check, then the detail of those that did
+    #: not pass (the table format; the others always carry everything).
+    summary: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class TableReporter(Reporter):
     format = OutputFormat.TABLE
 
     def report(self, results: Sequence[CheckResult], style: Style) -> str:
+        if style.summary:
+            from .summary import render_batch
+
+            return render_batch(results, color=style.color, width=style.width)
         from .table import render_table
 
         return render_table(results, color=style.color, width=style.width)
@@ -90,7 +97,7 @@ class TableReporter(Reporter):
         # The message and its caret, on standard error, as a usage error is.
         from .table import render_error
 
-        return Refusal(render_error(result, color=style.color), to_stderr=True)
+        return Refusal(render_error(result, color=style.color, width=style.width), to_stderr=True)
 
 
 class JsonReporter(Reporter):

@@ -1,63 +1,167 @@
-"""The Rich table: both answers side by side, every disagreement in red with its reason."""
+"""The Rich table: both answers side by side, every disagreement in red with its reason.
+
+The table fits the width it is given, from 40 columns up. The partial, the exact value,
+autograd's value and the verdict are always shown whole; the other columns give way in
+order of importance (see :data:`LAYOUTS`): the formula wraps, then finite differences
+and forward mode fold into a detail line under the table, then the formula and the
+differences do. Where not even the four essential columns fit, each partial is printed
+as a block of its own.
+"""
 
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import fmt
-from ..results import CheckResult, Comparison, Derivative, Status, Summary
+from ..results import CheckResult, Comparison, Derivative, Status, Summary, Value
+from . import cells
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
           Status.ERROR: "bold red"}
 _MARK = {Status.PASS: "✓ pass", Status.WARN: "! warn", Status.FAIL: "✗ fail",
          Status.ERROR: "✗ error"}
 
+#: Every column of a partial's row, in the order of the widest table.
+COLUMNS = ("partial", "formula", "symbolic", "autograd", "fin. diff", "forward", "abs diff",
+           "rel diff", "verdict")
+#: A wrapped formula keeps at least this many characters a line.
+FORMULA_MIN = 12
+#: Columns are separated by `` │ ``.
+_GAP = 3
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns a table shows; the rest of :data:`COLUMNS` go to a detail line."""
+
+    columns: tuple[str, ...]
+    wrap_formula: bool = False
+
+    @property
+    def folded(self) -> tuple[str, ...]:
+        return tuple(c for c in COLUMNS if c not in self.columns)
+
+
+#: From the widest table to the narrowest; the first that fits the width is used.
+LAYOUTS = (
+    Layout(COLUMNS),
+    Layout(COLUMNS, wrap_formula=True),
+    Layout(("partial", "formula", "symbolic", "autograd", "abs diff", "rel diff", "verdict"),
+           wrap_formula=True),
+    Layout(("partial", "symbolic", "autograd", "abs diff", "rel diff", "verdict")),
+    Layout(("partial", "symbolic", "autograd", "verdict")),
+)
+
+#: What a ``-`` in a column means, for the legend under a table that shows one.
+_DASH_MEANS = {
+    "symbolic": "no exact value exists there (the reason says why)",
+    "fin. diff": "finite differences could not be evaluated",
+    "forward": "forward mode runs for first partials of scalar variables only",
+    "abs diff": "no difference without both values",
+    "rel diff": "no difference without both values",
+}
+
 
 def render_table(results: Sequence[CheckResult], *, color: bool = False, width: int = 120) -> str:
-    """The human report as text; ANSI colours only when ``color`` is true."""
+    """The full table of every check as text, ``width`` columns wide; ANSI colours only
+    when ``color`` is true."""
     buffer = io.StringIO()
-    console = _console(buffer, color, width)
+    console = make_console(buffer, color, width)
     for result in results:
-        console.print(check_renderable(result))
+        console.print(check_renderable(result, width))
         console.print()
     console.print(summary_line(results))
-    return buffer.getvalue()
+    return finish(buffer.getvalue(), color)
 
 
-def check_renderable(result: CheckResult) -> RenderableType:
+def finish(text: str, color: bool) -> str:
+    """Plain text without the spaces Rich pads cells with at the ends of lines."""
+    if color:
+        return text
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
     """One check: a header, the table of partials, and a reason for each non-pass row."""
     header = Text()
     header.append(result.expression, style="bold")
     if result.point:
-        header.append("  at  " + ", ".join(f"{n} = {fmt(v)}" for n, v in result.point))
+        header.append("  at  " + ", ".join(f"{n} = {cells.point_value(v)}"
+                                           for n, v in result.point))
     if result.source:
         header.append(f"  ({result.source})", style="dim")
     if result.status is Status.ERROR and result.value is None:
         return Group(header, error_renderable(result))
     parts: list[RenderableType] = [header]
     if result.value is not None:
-        value = Text("value  ")
-        value.append(f"symbolic {fmt(result.value.symbolic)}   autograd "
-                     f"{fmt(result.value.autograd)}   ")
-        value.append(_MARK[result.value.status], style=_STYLE[result.value.status])
-        parts.append(value)
+        parts.append(_value_line(result.value, width))
     if result.derivatives:
-        parts.append(derivative_table(result.derivatives))
+        parts.extend(partials_renderables(result.derivatives, width, jacobian_rows(result)))
         hessian = hessian_table(result.derivatives)
-        if hessian is not None:
+        if hessian is not None and _fits(hessian, width):
             parts.append(hessian)
-    reasons = [(label, c) for label, c in _labelled(result) if c.message]
-    for label, comparison in reasons:
-        line = Text(f"  {label}: ", style=_STYLE[comparison.status])
-        line.append(comparison.message or "")
-        parts.append(line)
+    for label, comparison in _labelled(result):
+        if comparison.message:
+            line = Text(f"{label}: ", style=_STYLE[comparison.status])
+            line.append(comparison.message)
+            parts.append(_indent(line))  # wrapped lines stay under the first
     return Group(*parts)
+
+
+def _value_line(value: Comparison, width: int) -> RenderableType:
+    mark = Text(_MARK[value.status], style=_STYLE[value.status])
+    return flow(Text("value  "), [Text(f"symbolic {_one_line(value.symbolic)}"),
+                                  Text(f"autograd {_one_line(value.autograd)}"), mark], width)
+
+
+def flow(prefix: Text, items: Sequence[Text], width: int, gap: str = "   ") -> RenderableType:
+    """``prefix`` then ``items`` separated by ``gap``, wrapped between items only (a label
+    and its number stay together); wrapped lines stay indented under the first item, and
+    an item longer than a line folds there."""
+    room = max(width - prefix.cell_len, 1)
+    text = Text()
+    column = 0
+    for index, item in enumerate(items):
+        if index and column + len(gap) + item.cell_len > room:
+            text.append("\n")
+            column = 0
+        elif index:
+            text.append(gap)
+            column += len(gap)
+        text.append_text(item)
+        column += item.cell_len
+    grid = Table.grid(pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(prefix, text)
+    return grid
+
+
+def _one_line(value: Value) -> str:
+    whole = cells.inline(value)
+    return whole if len(cells.flat(value)) <= cells.MAX_POINT_ELEMENTS else cells.compact(value)
+
+
+def jacobian_rows(result: CheckResult) -> dict[tuple[str, ...], int]:
+    """For each partial that is a Jacobian (output shape + input shape), its number of
+    rows: the output's elements. A gradient or a vector-Jacobian product has the input's
+    shape and is shown in it."""
+    if result.value is None or not isinstance(result.value.autograd, tuple):
+        return {}
+    output = cells.shape_of(result.value.autograd)
+    point = result.point_dict
+    rows: dict[tuple[str, ...], int] = {}
+    for d in result.derivatives:
+        inputs = [cells.shape_of(point.get(name)) for name in d.wrt]
+        if d.shape is not None and d.shape == output + sum(inputs, ()):
+            rows[d.wrt] = len(cells.flat(result.value.autograd))
+    return rows
 
 
 def _labelled(result: CheckResult) -> list[tuple[str, Comparison]]:
@@ -78,28 +182,145 @@ def _superscript(number: int) -> str:
     return str(number).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def derivative_table(derivatives: Sequence[Derivative]) -> Table:
-    """A row per partial derivative: the exact value and the three computed opinions."""
+def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], whole_tensors: bool) -> dict[str, str]:
+    """The text of every column for one partial."""
+    def tensor(value: Value) -> str:
+        shown = cells.matrix(value, rows.get(d.wrt)) if whole_tensors else None
+        return shown if shown is not None else cells.compact(value)
+
+    symbolic = tensor(d.symbolic) if d.one_sided is None else \
+        f"{cells.number(d.one_sided[0])} | {cells.number(d.one_sided[1])}"
+    return {
+        "partial": _partial_label(d), "formula": d.formula or "-", "symbolic": symbolic,
+        "autograd": tensor(d.autograd), "fin. diff": tensor(d.finite_difference),
+        "forward": cells.number(d.forward_mode), "abs diff": cells.diff(d.abs_diff),
+        "rel diff": cells.diff(d.rel_diff), "verdict": _MARK[d.status],
+    }
+
+
+def _width(text: str) -> int:
+    return max(cell_len(line) for line in text.split("\n"))
+
+
+def _table_width(layout: Layout, rows: list[dict[str, str]]) -> int:
+    total = _GAP * (len(layout.columns) - 1)
+    for column in layout.columns:
+        natural = max(_width(column), *(_width(row[column]) for row in rows))
+        if column == "formula" and layout.wrap_formula:
+            natural = min(natural, max(FORMULA_MIN, _width(column)))
+        total += natural
+    return total
+
+
+def choose_layout(derivatives: Sequence[Derivative], width: int,
+                  rows: Mapping[tuple[str, ...], int]) -> tuple[Layout, bool] | None:
+    """The widest layout that fits, and whether tensors are written out whole in it.
+
+    ``None`` when even the narrowest table does not fit: print blocks instead.
+    """
+    for whole_tensors in (True, False):
+        texts = [_cells(d, rows, whole_tensors) for d in derivatives]
+        for layout in LAYOUTS:
+            if layout.wrap_formula and "formula" in layout.columns and not any(
+                    _width(t["formula"]) > FORMULA_MIN for t in texts):
+                continue  # nothing to wrap: the plain layout already said no
+            if _table_width(layout, texts) <= width:
+                return layout, whole_tensors
+    return None
+
+
+def partials_renderables(derivatives: Sequence[Derivative], width: int = 120,
+                         rows: Mapping[tuple[str, ...], int] | None = None
+                         ) -> list[RenderableType]:
+    """The partials as a table that fits ``width`` (with detail lines), or as blocks."""
+    rows = rows or {}
+    chosen = choose_layout(derivatives, width, rows)
+    if chosen is None:
+        blocks: list[RenderableType] = [_block(d, rows, width) for d in derivatives]
+        legend = _legend([_cells(d, rows, True) for d in derivatives], rows, False)
+        return blocks if legend is None else [*blocks, legend]
+    layout, whole_tensors = chosen
+    texts = [_cells(d, rows, whole_tensors) for d in derivatives]
+    parts: list[RenderableType] = [derivative_table(derivatives, texts, layout)]
+    if layout.folded:
+        parts.extend(_detail_line(d, t, layout.folded, width) for d, t in zip(
+            derivatives, texts, strict=True))
+    legend = _legend(texts, rows, whole_tensors)
+    if legend is not None:
+        parts.append(legend)
+    return parts
+
+
+def derivative_table(derivatives: Sequence[Derivative], texts: Sequence[dict[str, str]],
+                     layout: Layout = LAYOUTS[0]) -> Table:
+    """A row per partial derivative, with the columns of ``layout``."""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    columns = ("partial", "formula", "symbolic", "autograd", "fin. diff", "forward", "abs diff",
-               "rel diff", "verdict")
-    for column in columns:
-        if column in ("partial", "formula", "verdict"):
-            table.add_column(column, overflow="fold", min_width={"formula": 18, "verdict": 7}.get(column),
-                             no_wrap=column != "formula")
-        else:  # numbers are read whole or not at all: cut them short rather than fold them
-            table.add_column(column, justify="right", no_wrap=True, overflow="ellipsis")
-    for d in derivatives:
+    for column in layout.columns:
+        if column == "formula":
+            table.add_column(column, overflow="fold", no_wrap=not layout.wrap_formula,
+                             min_width=min(FORMULA_MIN, max(_width(t[column]) for t in texts)))
+        elif column in ("partial", "verdict"):
+            table.add_column(column, no_wrap=True)
+        else:  # numbers are read whole: the layout guarantees they fit
+            table.add_column(column, justify="right", no_wrap=True)
+    for d, text in zip(derivatives, texts, strict=True):
         style = _STYLE[d.status] if d.status in (Status.FAIL, Status.ERROR) else None
-        symbolic = fmt(d.symbolic) if d.one_sided is None else \
-            f"{fmt(d.one_sided[0])} | {fmt(d.one_sided[1])}"
-        table.add_row(
-            _partial_label(d), d.formula, symbolic, fmt(d.autograd), fmt(d.finite_difference),
-            fmt(d.forward_mode), _diff(d.abs_diff), _diff(d.rel_diff),
-            Text(_MARK[d.status], style=_STYLE[d.status]),
-            style=style,
-        )
+        table.add_row(*(Text(text[c], style=_STYLE[d.status]) if c == "verdict" else text[c]
+                        for c in layout.columns), style=style)
     return table
+
+
+def _detail_line(d: Derivative, text: dict[str, str], folded: Sequence[str], width: int
+                 ) -> RenderableType:
+    """What the table left out for one partial, on a line of its own."""
+    def shown(column: str) -> str:
+        value = {"fin. diff": d.finite_difference, "symbolic": d.symbolic}.get(column)
+        return _one_line(value) if isinstance(value, tuple) else text[column]
+
+    # A "-" is said once, in the legend, not on every line.
+    return flow(Text(f"  {text['partial']}  ", style="dim"),
+                [Text(f"{column} {shown(column)}") for column in folded if text[column] != "-"],
+                width)
+
+
+def _legend(texts: Sequence[dict[str, str]], rows: Mapping[tuple[str, ...], int],
+            whole_tensors: bool
+            ) -> RenderableType | None:
+    """What a ``-`` means where one is shown (or left out of a detail line), and how a
+    Jacobian is laid out."""
+    dashed: dict[str, list[str]] = {}  # meaning -> the columns that show a "-" for it
+    for column, meaning in _DASH_MEANS.items():
+        if any(t[column] == "-" for t in texts):
+            dashed.setdefault(meaning, []).append(column)
+    notes = [f"{', '.join(columns)}: - = {meaning}" for meaning, columns in dashed.items()]
+    if rows and whole_tensors and any("\n" in t["autograd"] for t in texts):
+        notes.append("a Jacobian has a row per output element")
+    return _indent(Text("; ".join(notes), style="dim")) if notes else None
+
+
+def _block(d: Derivative, rows: Mapping[tuple[str, ...], int], width: int) -> RenderableType:
+    """One partial as a block: a heading with the verdict, then a line per opinion."""
+    text = _cells(d, rows, whole_tensors=True)
+    heading = Text(f"{text['partial']}  ")
+    heading.append(_MARK[d.status], style=_STYLE[d.status])
+    grid = Table.grid(padding=(0, 2), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    room = width - 2 - max(map(len, COLUMNS)) - 2
+    values = {"symbolic": d.symbolic, "autograd": d.autograd, "fin. diff": d.finite_difference}
+    for column in COLUMNS:
+        if column not in ("partial", "verdict"):
+            shown = text[column]
+            if _width(shown) > room and isinstance(values.get(column), tuple):
+                shown = _one_line(values[column])  # a line that wraps between elements
+            grid.add_row(column, shown)
+    return Group(heading, _indent(grid))
+
+
+def _indent(renderable: RenderableType) -> RenderableType:
+    from rich.padding import Padding
+
+    return Padding(renderable, (0, 0, 0, 2), expand=False)
 
 
 def hessian_table(derivatives: Sequence[Derivative]) -> Table | None:
@@ -107,28 +328,27 @@ def hessian_table(derivatives: Sequence[Derivative]) -> Table | None:
     if not derivatives or any(len(d.wrt) != 2 for d in derivatives):
         return None
     names = list(dict.fromkeys(name for d in derivatives for name in d.wrt))
-    cells = {tuple(sorted(d.wrt, key=names.index)): d for d in derivatives}
+    cells_by_pair = {tuple(sorted(d.wrt, key=names.index)): d for d in derivatives}
     table = Table(title="Hessian (symbolic / autograd)", show_edge=False, pad_edge=False,
                   header_style="bold", title_justify="left")
     table.add_column("")
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for row in names:
         entries: list[Text | str] = [row]
         for column in names:
             key = tuple(sorted((row, column), key=names.index))
-            d = cells.get(key)
+            d = cells_by_pair.get(key)
             entries.append("-" if d is None else Text(
-                f"{fmt(d.symbolic)} / {fmt(d.autograd)}",
+                f"{_one_line(d.symbolic)} / {_one_line(d.autograd)}",
                 style=_STYLE[d.status] if d.status is not Status.PASS else ""))
         table.add_row(*entries)
     return table
 
 
-def _diff(value: float | None) -> str:
-    if value is None or value == 0 or not math.isfinite(value):
-        return fmt(value)
-    return f"{value:.2e}"
+def _fits(renderable: RenderableType, width: int) -> bool:
+    console = Console(width=10_000, file=io.StringIO())
+    return console.measure(renderable).maximum <= width
 
 
 def error_renderable(result: CheckResult) -> RenderableType:
@@ -144,13 +364,19 @@ def error_renderable(result: CheckResult) -> RenderableType:
 def render_error(result: CheckResult, *, color: bool = False, width: int = 120) -> str:
     """An input error alone, for standard error."""
     buffer = io.StringIO()
-    _console(buffer, color, width).print(error_renderable(result))
+    make_console(buffer, color, width).print(error_renderable(result))
     return buffer.getvalue()
 
 
-def _console(buffer: io.StringIO, color: bool, width: int) -> Console:
+def make_console(buffer: io.StringIO, color: bool, width: int) -> Console:
+    """A console that writes plain text (or ANSI colours) of exactly ``width`` columns."""
     return Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                    highlight=False, emoji=False, color_system="standard" if color else None)
+
+
+def status_mark(status: Status) -> Text:
+    """``✓ pass`` in green, ``✗ fail`` in red, and so on."""
+    return Text(_MARK[status], style=_STYLE[status])
 
 
 def summary_line(results: Sequence[CheckResult]) -> Text:

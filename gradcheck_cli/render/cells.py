@@ -1,0 +1,116 @@
+"""Values as people read them in the table: numbers, tensors as tensors, point values.
+
+Numbers come from :func:`~gradcheck_cli.compare.fmt` (12 significant digits, scientific
+notation beyond 1e12 and below 1e-4), so a message and a cell never disagree. Tensors keep
+their shape: a vector is ``[1, 2]``, a matrix has a line per row with its columns aligned,
+and a Jacobian has a row per output element. What is too big for that is named by its
+shape (``8×8 ones``, ``4×16 tensor``), and the reason line names the worst element.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..compare import fmt
+from ..results import Value
+
+#: A tensor is written out in a cell up to this many rows and columns.
+MAX_ROWS = 8
+MAX_COLUMNS = 6
+#: A point value is written out whole up to this many elements and characters.
+MAX_POINT_ELEMENTS = 16
+MAX_POINT_CHARS = 60
+
+
+def dims(shape: Sequence[int]) -> str:
+    """``2×3``; a scalar is ``()``."""
+    return "×".join(map(str, shape)) if shape else "()"
+
+
+def shape_of(value: Any) -> tuple[int, ...]:
+    """The shape of nested tuples (a scalar has shape ``()``)."""
+    shape: list[int] = []
+    while isinstance(value, tuple):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
+
+
+def flat(value: Any) -> list[float | None]:
+    """The elements of nested tuples in row-major order."""
+    if not isinstance(value, tuple):
+        return [value]
+    return [element for item in value for element in flat(item)]
+
+
+def number(value: float | None) -> str:
+    """One number, as everywhere in gradcheck."""
+    return fmt(value)
+
+
+def diff(value: float | None) -> str:
+    """A difference: three significant digits are all a difference needs."""
+    if value is None or value == 0 or not math.isfinite(value):
+        return fmt(value)
+    return f"{value:.2e}"
+
+
+def inline(value: Value) -> str:
+    """A value on one line: a number, or nested lists (``[[1, 2], [3, 4]]``)."""
+    if not isinstance(value, tuple):
+        return number(value)
+    return "[" + ", ".join(inline(item) for item in value) + "]"
+
+
+def matrix(value: Value, rows: int | None = None) -> str | None:
+    """A tensor as text with a line per row and aligned columns, or ``None`` if too big.
+
+    ``rows`` is the number of output elements of a Jacobian (its rows); by default a
+    vector is one row and a tensor of more dimensions has a row per first index.
+    """
+    if not isinstance(value, tuple):
+        return number(value)
+    elements = [number(v) for v in flat(value)]
+    shape = shape_of(value)
+    if rows is None or rows <= 0 or len(elements) % rows:
+        rows = 1 if len(shape) <= 1 else shape[0]
+    columns = len(elements) // rows if rows else 0
+    if rows > MAX_ROWS or columns > MAX_COLUMNS:
+        return None
+    if rows == 1:
+        return "[" + ", ".join(elements) + "]"
+    grid = [elements[r * columns:(r + 1) * columns] for r in range(rows)]
+    widths = [max(len(row[c]) for row in grid) for c in range(columns)]
+    lines = [", ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+             for row in grid]
+    return "\n".join(("[[" if r == 0 else " [") + line + ("]]" if r == rows - 1 else "],")
+                     for r, line in enumerate(lines))
+
+
+def compact(value: Value) -> str:
+    """A tensor by its shape (``tensor 2×2×2``); a number as itself."""
+    if not isinstance(value, tuple):
+        return number(value)
+    return f"tensor {dims(shape_of(value))}"
+
+
+def point_value(value: Value) -> str:
+    """A point's value: whole when small (``[[1, 1], [1, 1]]``), else ``8×8 ones``."""
+    if not isinstance(value, tuple):
+        return number(value)
+    elements = flat(value)
+    whole = inline(value)
+    if len(elements) <= MAX_POINT_ELEMENTS and len(whole) <= MAX_POINT_CHARS:
+        return whole
+    shape = shape_of(value)
+    if all(e == elements[0] for e in elements):
+        name = {0.0: "zeros", 1.0: "ones"}.get(elements[0] or 0.0, f"full {number(elements[0])}")
+        return f"{dims(shape)} {name}"
+    if len(shape) == 2 and shape[0] == shape[1] and all(
+            e == (1.0 if i % (shape[0] + 1) == 0 else 0.0) for i, e in enumerate(elements)):
+        return f"{dims(shape)} identity"
+    finite = [e for e in elements if e is not None and not math.isnan(e)]
+    span = f" from {number(min(finite))} to {number(max(finite))}" if finite else ""
+    return f"{dims(shape)} tensor{span}"
