@@ -53,6 +53,28 @@ class Function:
     #: (``acos(2)``) there is no larger; the engine makes such a value undefined
     #: (SymPy's Max refuses it, or spends minutes deciding it).
     real_arguments: bool = False
+    #: Other numbers of arguments it also takes: ``logsumexp(x)`` of a tensor, and
+    #: ``logsumexp(a, b)`` of two values.
+    other_arities: tuple[int, ...] = ()
+    #: Its parameters as the function table writes them (``y, x`` for atan2); by
+    #: default ``x``, ``a, b``, ``a, b, c``.
+    params: str | None = None
+    #: What a point where ``kink`` vanishes is called in messages.
+    kink_kind: str = "a kink"
+    #: An operator the call is the same as (``pow(a, b)`` is ``a**b``): the parser
+    #: builds that operator's node, so that every rule for it holds for the call too.
+    operator: str | None = None
+
+    @property
+    def arities(self) -> tuple[int, ...]:
+        """Every number of arguments the function takes, its main one first."""
+        return (self.arity, *self.other_arities)
+
+    @property
+    def signature(self) -> str:
+        """The call as the function table shows it: ``atan2(y, x)``."""
+        params = self.params or ", ".join(["x"] if self.arity == 1 else "abc"[:self.arity])
+        return f"{self.name}({params})"
 
 
 def _sigmoid_float(x: float) -> float:
@@ -107,9 +129,106 @@ def _sympy_matmul(sp: Any, a: Any, b: Any) -> Any:
     return np.matmul(_array(a), _array(b))
 
 
+def _gelu_float(x: float) -> float:
+    return 0.5 * x * math.erfc(-x / math.sqrt(2))
+
+
+def _xlogy_float(x: float, y: float) -> float:
+    return 0.0 if x == 0 else x * math.log(y)
+
+
+def _sinc_float(x: float) -> float:
+    return 1.0 if x == 0 else math.sin(math.pi * x) / (math.pi * x)
+
+
+def _logsumexp_float(*xs: float) -> float:
+    top = max(xs)
+    if math.isinf(top):
+        return top
+    return top + math.log(math.fsum(math.exp(x - top) for x in xs))
+
+
+def _sympy_xlogy(sp: Any, x: Any, y: Any) -> Any:
+    from .engine.sympy_functions import xlogy  # imports SymPy, so only when SymPy is in use
+
+    return xlogy(x, y)
+
+
+def _sympy_sinc(sp: Any, x: Any) -> Any:
+    from .engine.sympy_functions import sinc
+
+    return sinc(x)
+
+
+#: What torch.clamp's gradient is at its bounds, measured (torch 2.13) and documented.
+CLAMP_CONVENTION = ("PyTorch's clamp gives x the gradient wherever lo <= x <= hi (1 at either "
+                    "bound), and a bound the gradient only where x is strictly beyond it")
+
+
+def _sympy_clamp(sp: Any, x: Any, lo: Any, hi: Any) -> Any:
+    # min(max(x, lo), hi), as torch.clamp defines it: with lo > hi that is hi.
+    return _extremum(sp, sp.Min, _extremum(sp, sp.Max, x, lo), hi)
+
+
+def _torch_clamp(t: Any, x: Any, lo: Any, hi: Any) -> Any:
+    # torch.clamp(x, -1, 1), as a user writes it, takes constant bounds as numbers: a
+    # kernel (and backward) of its own. Bounds that are variables, or forward-mode
+    # duals, stay tensors (torch takes two numbers or two tensors, not one of each).
+    def plain(b: Any) -> bool:
+        return bool(b.dim() == 0 and not b.requires_grad and
+                    t.autograd.forward_ad.unpack_dual(b).tangent is None)
+
+    if plain(lo) and plain(hi):
+        return t.clamp(x, lo.item(), hi.item())
+    return t.clamp(x, lo, hi)
+
+
+def _sympy_logsumexp(sp: Any, *args: Any) -> Any:
+    import numpy as np
+
+    if len(args) == 2:
+        # logsumexp(a, b) = log(exp(a) + exp(b)), broadcast as torch.logaddexp does.
+        pair = np.vectorize(lambda a, b: sp.log(sp.exp(a) + sp.exp(b)), otypes=[object])
+        result = pair(*args)
+        return result if result.ndim else result.item()
+    # Of a scalar, log(exp(x)), which SymPy writes as x.
+    return sp.log(sp.Add(*[sp.exp(a) for a in _array(args[0]).ravel()]))
+
+
+def _torch_logsumexp(t: Any, *args: Any) -> Any:
+    if len(args) == 2:
+        return t.logaddexp(*args)
+    (a,) = args
+    return t.logsumexp(a, dim=tuple(range(a.dim())))
+
+
+def _sympy_softmax(sp: Any, a: Any, log: bool) -> Any:
+    """softmax or log_softmax over the last dimension, as torch's ``dim=-1``.
+
+    Element i of a row is written 1/(1 + sum over j != i of exp(x_j - x_i)), which is
+    exp(x_i)/sum(exp(x_j)) exactly, and its log as -log(1 + ...): every term of these
+    and of their derivatives is positive, so no cancellation hides a digit, even at
+    exp(1e300).
+    """
+    import numpy as np
+
+    array = _array(a)
+    if not array.shape:
+        return sp.S.Zero if log else sp.S.One  # torch: softmax of a 0-d tensor is 1
+    out = np.empty(array.shape, dtype=object)
+    for index in np.ndindex(*array.shape[:-1]):
+        row = array[index]
+        for i in range(len(row)):
+            total = 1 + sp.Add(*[sp.exp(row[j] - row[i]) for j in range(len(row)) if j != i])
+            out[(*index, i)] = -sp.log(total) if log else 1 / total
+    return out
+
+
 def _reduction(name: str, arity: int, summary: str, sympy: SympyForm, torch: TorchForm,
-               math_form: MathForm, torch_name: str) -> Function:
-    return Function(name, arity, summary, sympy, torch, math_form, torch_name, kind="reduction")
+               math_form: MathForm, torch_name: str, other_arities: tuple[int, ...] = ()
+               ) -> Function:
+    return Function(name, arity, summary, sympy, torch, math_form, torch_name, kind="reduction",
+                    other_arities=other_arities)
 
 
 def _row(
@@ -123,9 +242,10 @@ def _row(
     kink: Callable[..., Any] | None = None,
     convention: str | None = None,
     real_arguments: bool = False,
+    **extra: Any,
 ) -> Function:
     return Function(name, arity, summary, sympy, torch, math_form, torch_name, kink, convention,
-                    real_arguments=real_arguments)
+                    real_arguments=real_arguments, **extra)
 
 
 _ROWS: tuple[Function, ...] = (
@@ -145,7 +265,7 @@ _ROWS: tuple[Function, ...] = (
     _row("atan", 1, "inverse tangent", lambda sp, a: sp.atan(a), lambda t, a: t.atan(a), math.atan,
          "torch.atan"),
     _row("atan2", 2, "atan2(y, x), angle of the point (x, y)", lambda sp, y, x: sp.atan2(y, x),
-         lambda t, y, x: t.atan2(y, x), math.atan2, "torch.atan2"),
+         lambda t, y, x: t.atan2(y, x), math.atan2, "torch.atan2", params="y, x"),
     _row("sinh", 1, "hyperbolic sine", lambda sp, a: sp.sinh(a), lambda t, a: t.sinh(a), math.sinh,
          "torch.sinh"),
     _row("cosh", 1, "hyperbolic cosine", lambda sp, a: sp.cosh(a), lambda t, a: t.cosh(a),
@@ -193,10 +313,39 @@ _ROWS: tuple[Function, ...] = (
          lambda t, a: t.lgamma(a), math.lgamma, "torch.lgamma"),
     _row("min", 2, "smaller of two values", lambda sp, a, b: _extremum(sp, sp.Min, a, b),
          lambda t, a, b: t.minimum(a, b), min, "torch.minimum", kink=lambda a, b: a - b,
-         convention="PyTorch's minimum splits a tie, 0.5 to each argument", real_arguments=True),
+         convention="PyTorch's minimum splits a tie, 0.5 to each argument", real_arguments=True,
+         kink_kind="a tie"),
     _row("max", 2, "larger of two values", lambda sp, a, b: _extremum(sp, sp.Max, a, b),
          lambda t, a, b: t.maximum(a, b), max, "torch.maximum", kink=lambda a, b: a - b,
-         convention="PyTorch's maximum splits a tie, 0.5 to each argument", real_arguments=True),
+         convention="PyTorch's maximum splits a tie, 0.5 to each argument", real_arguments=True,
+         kink_kind="a tie"),
+    # The activations and losses of machine learning, each as torch.nn.functional has it.
+    _row("gelu", 1, "GELU, exact: x/2*(1 + erf(x/sqrt(2)))",
+         lambda sp, a: a * (1 + sp.erf(a / sp.sqrt(2))) / 2,
+         lambda t, a: t.nn.functional.gelu(a), _gelu_float, "torch.nn.functional.gelu"),
+    _row("silu", 1, "SiLU (swish): x*sigmoid(x)", lambda sp, a: a / (1 + sp.exp(-a)),
+         lambda t, a: t.nn.functional.silu(a), lambda a: a * _sigmoid_float(a),
+         "torch.nn.functional.silu"),
+    _row("mish", 1, "mish: x*tanh(softplus(x))", lambda sp, a: a * sp.tanh(sp.log(1 + sp.exp(a))),
+         lambda t, a: t.nn.functional.mish(a), lambda a: a * math.tanh(_softplus_float(a)),
+         "torch.nn.functional.mish"),
+    _row("logsigmoid", 1, "log(sigmoid(x)) = -log(1 + exp(-x))",
+         lambda sp, a: -sp.log(1 + sp.exp(-a)), lambda t, a: t.nn.functional.logsigmoid(a),
+         lambda a: -_softplus_float(-a), "torch.nn.functional.logsigmoid"),
+    _row("clamp", 3, "x limited to [lo, hi]: min(max(x, lo), hi)", _sympy_clamp,
+         _torch_clamp, lambda a, lo, hi: min(max(a, lo), hi),
+         "torch.clamp", kink=lambda a, lo, hi: (a - lo) * (a - hi) * (lo - hi),
+         convention=CLAMP_CONVENTION, real_arguments=True, params="x, lo, hi"),
+    _row("hypot", 2, "sqrt(a**2 + b**2)", lambda sp, a, b: sp.sqrt(a**2 + b**2),
+         lambda t, a, b: t.hypot(a, b), math.hypot, "torch.hypot",
+         kink=lambda a, b: a**2 + b**2, kink_kind="a cone point (both arguments 0)",
+         convention="PyTorch's hypot gives nan for both partials at (0, 0)"),
+    _row("xlogy", 2, "x*log(y), and 0 where x = 0 (y = 0 included)", _sympy_xlogy,
+         lambda t, a, b: t.xlogy(a, b), _xlogy_float, "torch.xlogy", params="x, y"),
+    _row("sinc", 1, "normalised sinc: sin(pi*x)/(pi*x), and 1 at 0", _sympy_sinc,
+         lambda t, a: t.sinc(a), _sinc_float, "torch.sinc"),
+    _row("pow", 2, "a**b, the same as the operator", lambda sp, a, b: a**b,
+         lambda t, a, b: t.pow(a, b), math.pow, "torch.pow", operator="**"),
     # Reductions: on a scalar they are the identity (sum, mean, prod) or |x| (norm).
     _reduction("sum", 1, "sum of all elements", _sympy_sum, lambda t, a: t.sum(a),
                lambda a: a, "torch.sum"),
@@ -213,6 +362,16 @@ _ROWS: tuple[Function, ...] = (
                lambda t, a: t.linalg.vector_norm(a), abs, "torch.linalg.vector_norm"),
     _reduction("matmul", 2, "matrix product", _sympy_matmul, lambda t, a, b: t.matmul(a, b),
                lambda a, b: a * b, "torch.matmul"),
+    _reduction("logsumexp", 1, "log(sum(exp(x))) over all elements; logsumexp(a, b) is "
+               "log(exp(a) + exp(b)), element by element", _sympy_logsumexp, _torch_logsumexp,
+               _logsumexp_float, "torch.logsumexp, torch.logaddexp", other_arities=(2,)),
+    _reduction("softmax", 1, "exp(x)/sum(exp(x)) over the last dimension (a scalar gives 1)",
+               lambda sp, a: _sympy_softmax(sp, a, log=False),
+               lambda t, a: t.softmax(a, dim=-1), lambda a: 1.0, "torch.softmax(x, dim=-1)"),
+    _reduction("log_softmax", 1, "log(softmax(x)) over the last dimension (a scalar gives 0)",
+               lambda sp, a: _sympy_softmax(sp, a, log=True),
+               lambda t, a: t.log_softmax(a, dim=-1), lambda a: 0.0,
+               "torch.log_softmax(x, dim=-1)"),
 )
 
 #: Every supported function by name.
@@ -224,10 +383,4 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 def function_table() -> list[tuple[str, str, str]]:
     """Rows of (call signature, meaning, torch form) for help texts and the README."""
-    rows = []
-    for function in _ROWS:
-        params = ", ".join(["x"] if function.arity == 1 else ["a", "b"])
-        if function.name == "atan2":
-            params = "y, x"
-        rows.append((f"{function.name}({params})", function.summary, function.torch_name))
-    return rows
+    return [(function.signature, function.summary, function.torch_name) for function in _ROWS]

@@ -52,7 +52,8 @@ _ALIASES = {
     "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "absolute": "abs",
     "fabs": "abs", "maximum": "max", "minimum": "min", "logistic": "sigmoid",
     "expit": "sigmoid", "square_root": "sqrt", "lngamma": "lgamma",
-    "gammaln": "lgamma",
+    "gammaln": "lgamma", "swish": "silu", "log_sigmoid": "logsigmoid", "logaddexp": "logsumexp",
+    "logsoftmax": "log_softmax", "clip": "clamp", "power": "pow",
 }
 #: Two names or a name and a number side by side: ``sin x``, ``x y`` (a missing '(' or '*').
 _JUXTAPOSED = re.compile(r"\b([A-Za-z_]\w*)\s+([A-Za-z_]\w*|\d+(?:\.\d*)?)\b")
@@ -121,7 +122,25 @@ class Call:
     column: int
 
 
-Node = Number | Constant | Variable | Unary | Binary | Call
+@dataclass(frozen=True)
+class Index:
+    """``a[i]`` or ``a[i, j]``: elements of a tensor, as torch indexes it.
+
+    Indices are integer literals only, a negative one counting from the end (``x[-1]``
+    is the last element). Fewer indices than dimensions pick a sub-tensor (``A[0]`` is
+    a row). Whether they fit the tensor is checked against its shape: in the request
+    where the point gives it, in the engine otherwise.
+    """
+
+    operand: Node
+    indices: tuple[int, ...]
+    #: Column of the ``[``.
+    column: int
+    #: Column of each index, for a caret under the one out of range.
+    columns: tuple[int, ...]
+
+
+Node = Number | Constant | Variable | Unary | Binary | Call | Index
 
 
 @dataclass(frozen=True)
@@ -150,6 +169,8 @@ def children(node: Node) -> tuple[Node, ...]:
         return (node.left, node.right)
     if isinstance(node, Call):
         return node.args
+    if isinstance(node, Index):
+        return (node.operand,)
     return ()
 
 
@@ -168,12 +189,42 @@ def unparse(node: Node) -> str:
         return f"{node.op}{_wrap(node.operand)}"
     if isinstance(node, Binary):
         return f"{_wrap(node.left)}{node.op}{_wrap(node.right)}"
+    if isinstance(node, Index):
+        return f"{_wrap(node.operand)}[{', '.join(map(str, node.indices))}]"
     return f"{node.function}({', '.join(unparse(a) for a in node.args)})"
 
 
 def _wrap(node: Node) -> str:
     text = unparse(node)
     return f"({text})" if isinstance(node, Binary | Unary) else text
+
+
+def index_error(node: Index, shape: tuple[int, ...], text: str | None = None) -> InputError | None:
+    """Why ``node``'s indices do not fit an operand of ``shape`` (``None`` if they do).
+
+    One rule for the request, which knows a variable's shape from the point, and for the
+    engine, which knows every sub-expression's: a scalar has nothing to index, there are
+    at most as many indices as dimensions, and each lies in ``-size .. size-1``.
+    """
+    what = unparse(node.operand)
+    whole = unparse(node)
+    if not shape:
+        return InputError(Category.SHAPE_ERROR, f"'{whole}' at column {node.column}: {what} is a scalar "
+                          "here, not a tensor, so it cannot be indexed", text=text, column=node.column)
+    if len(node.indices) > len(shape):
+        plural = "s" if len(shape) != 1 else ""
+        return InputError(Category.SHAPE_ERROR, f"'{whole}' at column {node.column} gives "
+                          f"{len(node.indices)} indices, but {what} has {len(shape)} dimension{plural} "
+                          f"(shape {shape})", text=text, column=node.column)
+    for dimension, (index, column) in enumerate(zip(node.indices, node.columns, strict=True)):
+        size = shape[dimension]
+        if not -size <= index < size:
+            where = f"dimension {dimension} of {what}" if len(shape) > 1 else what
+            return InputError(Category.SHAPE_ERROR, f"the index {index} at column {column} is out of "
+                              f"range: {where} has size {size} (shape {shape}), so an index runs from "
+                              f"0 to {size - 1}, or from -{size} to -1 counting from the end",
+                              text=text, column=column)
+    return None
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -187,7 +238,6 @@ _UNARY_OPS: dict[type[ast.unaryop], str] = {ast.UAdd: "+", ast.USub: "-"}
 # What a refused node is called in messages, with a hint where one helps.
 _REFUSED: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access ('.')",
-    ast.Subscript: "subscripts ('[...]')",
     ast.Lambda: "lambda",
     ast.ListComp: "comprehensions",
     ast.SetComp: "comprehensions",
@@ -368,6 +418,8 @@ class _Converter:
                           self.convert(node.right), _column_of_operator(self, node))
         if isinstance(node, ast.Call):
             return self._call(node, column)
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
             left, right = self._segment(node.left), self._segment(node.right)
             raise self.fail(Category.PARSE_ERROR, f"'@' at column {column} is not supported; a "
@@ -421,6 +473,45 @@ class _Converter:
                             "constant (numbers, pi, e and functions of them)", column)
         return Variable(name, column)
 
+    def _subscript(self, node: ast.Subscript) -> Index:
+        """``x[0]``, ``A[1, 2]``, ``softmax(z)[-1]``: one integer literal per dimension."""
+        operand = self.convert(node.value)
+        # ast records where the operand starts, not the '[': found after the operand.
+        start = node.value.end_col_offset or node.col_offset
+        found = self.source.find("[", start)
+        column = self.column_of[found if found >= 0 else node.col_offset]
+        whole = self._segment(node)
+        if is_constant(operand):
+            raise self.fail(Category.PARSE_ERROR, f"'{whole}' at column {column}: {unparse(operand)} is "
+                            "a number, not a tensor, so it cannot be indexed; only tensor variables "
+                            "and expressions of them can", column)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if not items:
+            raise self.fail(Category.PARSE_ERROR, f"'{whole}' at column {column} has no index: give "
+                            "one integer per dimension, such as x[0] or A[1, 2]", column)
+        indices = tuple(self._index(item, whole) for item in items)
+        return Index(operand, indices, column, tuple(_column(i, self.column_of) for i in items))
+
+    def _index(self, item: ast.expr, whole: str) -> int:
+        """One index: an integer literal, with an optional sign (negative from the end)."""
+        column = _column(item, self.column_of)
+        if isinstance(item, ast.Slice):
+            raise self.fail(Category.PARSE_ERROR, f"slices are not allowed: '{whole}' at column {column}; "
+                            "an index is one integer literal per dimension, such as x[0], x[-1] or "
+                            "A[1, 2]", column)
+        literal, sign = item, 1
+        if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub | ast.UAdd):
+            literal, sign = item.operand, -1 if isinstance(item.op, ast.USub) else 1
+        digits = self._segment(literal)
+        if isinstance(literal, ast.Constant) and type(literal.value) is int and digits.isdigit():
+            if len(digits) > MAX_LITERAL_LENGTH:
+                raise self.fail(Category.LIMIT, f"the index at column {column} is {len(digits)} digits "
+                                f"long; the limit is MAX_LITERAL_LENGTH = {MAX_LITERAL_LENGTH}", column)
+            return sign * literal.value
+        raise self.fail(Category.PARSE_ERROR, f"the index '{self._segment(item)}' at column {column} is "
+                        "not an integer literal: indices are whole numbers written out, such as x[0], "
+                        "x[-1] or A[1, 2], not variables, expressions or slices", column)
+
     def _times(self, node: ast.Call) -> str:
         """The call's text with the missing '*' put in: ``2(x+1)`` -> ``2*(x+1)``."""
         whole = self._segment(node)
@@ -429,11 +520,12 @@ class _Converter:
         split = self.source.rfind("(", node.col_offset, end) - node.col_offset
         return f"{whole[:split]}*{whole[split:]}" if split > 0 else f"{self._segment(node.func)}*(...)"
 
-    def _call(self, node: ast.Call, column: int) -> Call:
+    def _call(self, node: ast.Call, column: int) -> Call | Binary:
         func = node.func
         if not isinstance(func, ast.Name):
             callee = self._segment(func)
-            if isinstance(func, ast.Constant | ast.BinOp | ast.UnaryOp | ast.Call | ast.Name):
+            if isinstance(func, ast.Constant | ast.BinOp | ast.UnaryOp | ast.Call | ast.Name
+                          | ast.Subscript):
                 raise self.fail(Category.PARSE_ERROR, f"'{self._segment(node)}' at column {column}: a "
                                 f"value cannot be called; did you mean {self._times(node)}?",
                                 column)
@@ -467,11 +559,17 @@ class _Converter:
         if any(isinstance(arg, ast.Starred) for arg in node.args):
             raise self.fail(Category.PARSE_ERROR, f"'*' unpacking is not allowed in {name}(...) at "
                             f"column {column}", column)
-        if len(node.args) != function.arity:
-            plural = "s" if function.arity != 1 else ""
-            raise self.fail(Category.PARSE_ERROR, f"{name}() takes {function.arity} argument{plural}, "
+        if len(node.args) not in function.arities:
+            counts = " or ".join(map(str, function.arities))
+            plural = "s" if function.arities != (1,) else ""
+            raise self.fail(Category.PARSE_ERROR, f"{name}() takes {counts} argument{plural}, "
                             f"{len(node.args)} given at column {column}", column)
-        return Call(name, tuple(self.convert(arg) for arg in node.args), column)
+        args = tuple(self.convert(arg) for arg in node.args)
+        if function.operator is not None:
+            # pow(a, b) is a**b: the same node, so every rule for powers holds for it.
+            left, right = args
+            return Binary(function.operator, left, right, column)
+        return Call(name, args, column)
 
 
 def _column_of_operator(converter: _Converter, node: ast.BinOp) -> int:
@@ -495,8 +593,9 @@ def constant_value(node: Node) -> float:
         return float(node.value)
     if isinstance(node, Constant):
         return CONSTANTS[node.name]
-    if isinstance(node, Variable):
-        raise ValueError(f"variable {node.name} in a constant")
+    if isinstance(node, Variable | Index):
+        # The parser refuses an index of a constant, so only a variable's tree has one.
+        raise ValueError(f"{unparse(node)} in a constant")
     try:
         if isinstance(node, Unary):
             operand = constant_value(node.operand)

@@ -20,7 +20,22 @@ from .dtypes import DTYPES
 from .errors import InputError
 from .functions import CONSTANTS, FUNCTIONS
 from .limits import MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_ORDER, MAX_PARTIALS, MAX_TENSOR_ELEMENTS
-from .parse import NAME, Assignment, Expression, parse_expression, parse_point, parse_value
+from .parse import (
+    NAME,
+    Assignment,
+    Call,
+    Constant,
+    Expression,
+    Index,
+    Node,
+    Number,
+    Variable,
+    children,
+    index_error,
+    parse_expression,
+    parse_point,
+    parse_value,
+)
 from .results import Category, Value, nested
 
 #: A point as the library takes it: ``"x=1,y=2"`` or ``{"x": 1, "y": "pi/4"}``; for an
@@ -107,13 +122,112 @@ def prepare(expression: str, points: PointsLike, *,
         vector = "ones" if vjp.strip() == "ones" else parse_value("vjp", vjp)
     request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype,
                       vector)
-    if request.has_tensors and order != 1:
-        raise InputError(Category.BAD_OPTION, "--order above 1 works on scalar variables only")
-    if len(request.partials) > MAX_PARTIALS:
-        raise InputError(Category.LIMIT, f"order {order} in {len(request.wrt)} variables makes "
+    _check_shapes(request)
+    _check_partials(request)
+    return request
+
+
+def _check_shapes(request: Request) -> None:
+    """Refuse what the point's shapes already rule out: an index that does not fit, --vjp
+    of a scalar output, --order above 1 of a tensor output (the engine refuses the rest,
+    once it knows every shape)."""
+    text, points = request.expression.text, request.points
+    for number, point in enumerate(points, start=1):
+        try:
+            output = output_shape(request.expression.tree, {a.name: a.shape for a in point}, text)
+            if request.vjp is not None and output == ():
+                raise vjp_needs_tensor_output(text)
+            if request.order > 1 and output:
+                raise order_needs_scalar_output(text, request.order, output)
+        except InputError as error:
+            if len(points) == 1:
+                raise
+            raise InputError(error.category, f"point {number} of {len(points)}: {error.message}",
+                             text=error.text, column=error.column) from None
+    if request.vjp is not None and request.order > 1:
+        raise InputError(Category.BAD_OPTION, f"--vjp does not combine with --order {request.order}: a "
+                         "vector-Jacobian product is of first derivatives; for higher derivatives "
+                         "check a scalar output (such as sum(v*out)) without --vjp")
+
+
+def _check_partials(request: Request) -> None:
+    """MAX_PARTIALS. At order 2 and above each element of a tensor is a variable: the
+    Hessian of a vector of n elements has n(n+1)/2 distinct second partials."""
+    if request.order > 1 and request.has_tensors:
+        sizes = [{a.name: math.prod(a.shape) for a in point if a.name in request.wrt}
+                 for point in request.points]
+        largest = max(sizes, key=lambda s: sum(s.values()))
+        elements = sum(largest.values())
+        count = math.comb(elements + request.order - 1, request.order)
+        if count > MAX_PARTIALS:
+            each = ", ".join(f"{name}: {size}" for name, size in largest.items())
+            raise InputError(Category.LIMIT, f"order {request.order} in {elements} elements ({each}) "
+                             f"makes {count:,} partial derivatives; the limit is MAX_PARTIALS = "
+                             f"{MAX_PARTIALS}: at order 2 and above each element of a tensor counts as "
+                             "a variable (choose fewer with --wrt, or use smaller tensors)")
+    elif len(request.partials) > MAX_PARTIALS:
+        raise InputError(Category.LIMIT, f"order {request.order} in {len(request.wrt)} variables makes "
                          f"{len(request.partials)} partial derivatives; the limit is MAX_PARTIALS = "
                          f"{MAX_PARTIALS} (choose fewer with --wrt)")
-    return request
+
+
+def vjp_needs_tensor_output(text: str) -> InputError:
+    """--vjp of an expression whose value is a scalar."""
+    return InputError(Category.SHAPE_ERROR, f"--vjp needs a tensor output, and {text} is a scalar "
+                      "here: leave --vjp out, and its gradient is checked (a scalar's out.backward() "
+                      "needs no vector)")
+
+
+def order_needs_scalar_output(text: str, order: int, shape: tuple[int, ...]) -> InputError:
+    """--order above 1 of an expression whose value is a tensor."""
+    return InputError(Category.SHAPE_ERROR, f"--order {order} checks the derivatives of a scalar "
+                      f"output, and {text} has shape {shape} here: check a scalar made from it, such "
+                      f"as sum({text}) or one element, ({text})[0]")
+
+
+def output_shape(tree: Node, shapes: Mapping[str, tuple[int, ...]], text: str | None = None
+                 ) -> tuple[int, ...] | None:
+    """The shape of the expression's value, where the light core can tell it.
+
+    ``None`` where only the engine can: the value of a whole-tensor function such as
+    ``matmul`` or ``softmax`` of a tensor, or operands that do not broadcast (the engine
+    says why). Every index whose operand's shape is known here is checked against it
+    (:func:`~gradcheck_cli.parse.index_error`), with ``text`` for the caret.
+    """
+    def shape(node: Node) -> tuple[int, ...] | None:
+        if isinstance(node, Number | Constant):
+            return ()
+        if isinstance(node, Variable):
+            return shapes[node.name]
+        inner = [shape(child) for child in children(node)]  # every index below is checked
+        if isinstance(node, Index):
+            if inner[0] is None:
+                return None
+            error = index_error(node, inner[0], text)
+            if error is not None:
+                raise error
+            return inner[0][len(node.indices):]
+        if isinstance(node, Call) and FUNCTIONS[node.function].kind != "elementwise":
+            # Of scalars, a whole-tensor function gives a scalar (or torch refuses it).
+            return () if all(s == () for s in inner) else None
+        return _broadcast(inner)
+
+    return shape(tree)
+
+
+def _broadcast(shapes: list[tuple[int, ...] | None]) -> tuple[int, ...] | None:
+    """The broadcast shape, as torch and NumPy make it; ``None`` if unknown or impossible."""
+    if any(s is None for s in shapes):
+        return None
+    known = [s for s in shapes if s is not None]
+    width = max((len(s) for s in known), default=0)
+    result: list[int] = []
+    for sizes in zip(*[(1,) * (width - len(s)) + s for s in known], strict=True):
+        bigger = {n for n in sizes if n != 1}
+        if len(bigger) > 1:
+            return None
+        result.append(bigger.pop() if bigger else 1)
+    return tuple(result)
 
 
 def _tolerance(rtol: float, atol: float) -> Tolerance:

@@ -412,6 +412,37 @@ def _lgamma1p(a: mpf) -> mpf:
         return +mpmath.loggamma(1 + a)
 
 
+def _gelu(a: mpf) -> mpf:
+    # x * Phi(x), with Phi(x) = erfc(-x/sqrt(2))/2: the tail of erfc, not 1 + erf.
+    _erf_argument("gelu", a)
+    return a * mpmath.erfc(-a / mpmath.sqrt(2)) / 2
+
+
+def _clamp(a: mpf, lo: mpf, hi: mpf) -> mpf:
+    _probe(a - lo)
+    _probe(a - hi)
+    return min(max(a, lo), hi)
+
+
+def _xlogy(a: mpf, b: mpf) -> mpf:
+    _probe(a)
+    if not a:
+        return mpf(0)  # torch.xlogy: 0 where x is 0, whatever y is
+    return a * _logarithm("log", None)(b)
+
+
+def _sinc(a: mpf) -> mpf:
+    # torch.sinc, the normalised one: sin(pi*x)/(pi*x), 1 at 0 and exactly 0 at the
+    # other integers.
+    if a and mpmath.mag(a) > MAX_PERIODIC_MAG:
+        raise UnreliableError("sinc of a huge argument")
+    if not a:
+        return mpf(1)
+    if mpmath.isint(a):
+        return mpf(0)
+    return mpmath.sin(mp.pi * a) / (mp.pi * a)
+
+
 def _extremum(pick: Callable[[mpf, mpf], mpf]) -> Callable[[mpf, mpf], mpf]:
     def function(a: mpf, b: mpf) -> mpf:
         _probe(a - b)
@@ -455,6 +486,15 @@ SCALAR: dict[str, Callable[..., mpf]] = {
     "lgamma": _lgamma,
     "min": _extremum(min),
     "max": _extremum(max),
+    "gelu": _gelu,
+    "silu": lambda a: a * _sigmoid(a),
+    "mish": lambda a: a * _hyperbolic("tanh", mpmath.tanh)(_softplus(a)),
+    "logsigmoid": lambda a: -_softplus(-a),
+    "clamp": _clamp,
+    "hypot": lambda a, b: _sqrt(_add(a * a, b * b)),
+    "xlogy": _xlogy,
+    "sinc": _sinc,
+    "pow": _power,
 }
 
 assert set(SCALAR) == set(FUNCTIONS) - REDUCTIONS, "a registry function has no mpmath form"

@@ -147,6 +147,18 @@ HOSTILE = [
     ("(yield)", "parse_error"),
     ("await x", "parse_error"),
     ("x[::-1]", "parse_error"),
+    # An index is an integer literal and nothing else (issue 10): never code, never a name.
+    ("x[__import__('os').system('id')]", "parse_error"),
+    ("x[eval('0')]", "parse_error"),
+    ("x['__class__']", "parse_error"),
+    ("x[x]", "parse_error"),
+    ("x[0:1]", "parse_error"),
+    ("x[0].__class__", "parse_error"),
+    ("x[0](1)", "parse_error"),
+    ("__builtins__['eval']('1')", "parse_error"),
+    ("().__class__.__bases__[0]", "parse_error"),
+    ("[c for c in ()][0]", "parse_error"),
+    ("x[lambda: 0]", "parse_error"),
     ("{**{}}", "parse_error"),
     ("'%s' % x", "parse_error"),
     ("1 if __import__('os').system('id') else 2", "parse_error"),
@@ -259,6 +271,7 @@ def test_the_hook_allows_ast_parse(audited: Callable[[str, str], list[str]]) -> 
     try:
         ast.parse("x + 1", mode="eval")
         parse_expression("x + 1")
+        parse_expression("x[0] + A[1, -1]")  # indices: integer literals, read from the tree
     finally:
         violations = disarm()
     assert violations == []

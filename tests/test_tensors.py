@@ -161,13 +161,15 @@ def test_matmul_of_matrices_with_vjp_ones():
     assert only(result, "A").autograd == (row_sums, row_sums)
 
 
-def test_vjp_ones_on_a_scalar_output_is_the_gradient():
-    # out.backward(ones_like(out)) on a 0-d output is out.backward(): grad of sum is 1.
-    result = check("sum(x)", "x=[1, 2]", vjp="ones")
-    assert result.status is Status.PASS
-    d = only(result, "x")
-    assert d.symbolic == (1.0, 1.0)
-    assert d.autograd == (1.0, 1.0)
+def test_vjp_on_a_scalar_output_says_it_needs_a_tensor_output():
+    # A scalar's gradient needs no vector: --vjp is refused with the reason (issue 10),
+    # by the engine when only it knows the output is a scalar (sum), else by the request.
+    for expression, point in [("sum(x)", "x=[1, 2]"), ("x[0]", "x=[1, 2]"), ("x**2", "x=3")]:
+        result = check(expression, point, vjp="ones")
+        assert result.status is Status.ERROR
+        assert result.category == "shape_error"
+        assert result.message.startswith(f"--vjp needs a tensor output, and {expression} is a scalar")
+        assert "scalar variables only" not in result.message
 
 
 # -- 3. reductions ------------------------------------------------------------------------
@@ -284,7 +286,8 @@ BAD_REQUESTS = [
     ("sum(x)", "x=[1, 2]", {"vjp": "[1, 2]"}, "shape_error"),
     ("x + y", "x=[1, 2],y=[1, 2, 3]", {}, "shape_error"),
     ("dot(x, y)", "x=[1, 2],y=[1, 2, 3]", {}, "shape_error"),
-    ("sum(x)", "x=[1, 2]", {"order": 2}, "bad_option"),
+    ("x**2", "x=[1, 2]", {"order": 2}, "shape_error"),   # a Hessian needs a scalar output
+    ("sum(x)", "x=[1, 2]", {"order": 2, "vjp": "ones"}, "bad_option"),
 ]
 
 

@@ -23,7 +23,18 @@ import torch.autograd.forward_ad as fwad
 
 from ..dtypes import DType
 from ..functions import CONSTANTS, FUNCTIONS
-from ..parse import BINARY_OPERATORS, Binary, Constant, Node, Number, Unary, Variable, children
+from ..parse import (
+    BINARY_OPERATORS,
+    Binary,
+    Constant,
+    Index,
+    Node,
+    Number,
+    Unary,
+    Variable,
+    children,
+    index_error,
+)
 
 DTYPES: dict[str, torch.dtype] = {d.value: getattr(torch, d.value) for d in DType}
 
@@ -175,7 +186,12 @@ def forward_mode(tree: Node, point: Mapping[str, float], name: str,
 
 def _tangent(tree: Node, plain: Mapping[str, torch.Tensor], name: str, dtype: torch.dtype,
              duals: _Duals | None) -> float:
-    with fwad.dual_level():
+    with warnings.catch_warnings(), fwad.dual_level():
+        # The first dual number of a process makes torch import its JVP decompositions,
+        # which call the deprecated torch.jit.script (18 DeprecationWarnings in a library
+        # user's test run; under -W error, no forward mode at all). Torch's own, only:
+        # the filters are as they were once this returns.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
         seeded = fwad.make_dual(plain[name], torch.ones((), dtype=dtype))  # type: ignore[no-untyped-call]
         inputs = {**plain, name: seeded} if duals is None else {name: seeded}
         tangent = fwad.unpack_dual(evaluate(tree, inputs, dtype, duals)).tangent  # type: ignore[no-untyped-call]
@@ -261,6 +277,12 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
             # are not torch's, so compute it as torch would.
             left = torch.tensor(left, dtype=dtype)
         return BINARY_OPERATORS[node.op](left, right)
+    if isinstance(node, Index):
+        operand = _build(node.operand, inputs, dtype, duals)
+        error = index_error(node, tuple(operand.shape) if isinstance(operand, torch.Tensor) else ())
+        if error is not None:  # the symbolic side refuses it first; never torch's IndexError
+            raise error
+        return operand[node.indices]  # a view, as x[0] is in a user's code
     args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=dtype)
             for a in (_build(arg, inputs, dtype, duals) for arg in node.args)]
     return FUNCTIONS[node.function].torch(torch, *args)

@@ -15,6 +15,11 @@ results that agree to the digits shown have converged to them. mpmath's function
 accurate to the working precision for exact inputs, and its exponent range is
 unbounded: 1e434 and 1e-393 are ordinary numbers to it.
 
+Two exact identities keep tails that no working precision reaches as a difference:
+``k*erf(u) + k`` is computed as ``k*erfc(-u)`` (and ``k*erf(u) - k`` as ``-k*erfc(u)``),
+even inside a longer sum (GELU and its derivative), and ``log(1 + u)`` with |u| < 1/2 as
+``log1p(u)`` (softplus, logsigmoid and log_softmax far in their tails).
+
 What it does not settle, it leaves to the caller (``None``), which then takes SymPy's
 exact route (substitution, limits):
 
@@ -42,7 +47,7 @@ import sympy as sp
 
 from ..compare import Exact, Kind
 from .substitute import at, time_budget
-from .sympy_functions import lgamma
+from .sympy_functions import lgamma, sinc, sinc_derivative, sinc_mpmath, xlogy
 
 #: Significant digits of an exact value as shown in messages and JSON ``symbolic_text``
 #: where float64 cannot hold it; the certified evaluation settles at least these.
@@ -83,7 +88,7 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
     try:
         while bits <= MAX_BITS:
             try:
-                current = _evaluate(expr, point, bits)
+                current, cancelled = _evaluate(expr, point, bits)
             except _NeedsPrecisionError:
                 tried.clear()  # a precision too low to decide cannot be compared with
             else:
@@ -91,7 +96,9 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
                     return Exact(0.0, Kind.FINITE, "0")
                 # A 0 is no evidence that digits settled: 1 + erf(-30) is 0 at any
                 # precision below 1,300 bits. Only exactness (above) or a proof makes it 0.
-                if tried and current != 0 and _settled(tried[-1][1], current):
+                # Nor is a sum whose terms cancelled beyond the precision (see _sum).
+                if tried and current != 0 and not cancelled and \
+                        _settled(tried[-1][1], current):
                     return _exact(current)
                 tried.append((bits, current))
             bits *= 2
@@ -202,11 +209,17 @@ def _prover(expr: Any, point: Mapping[Any, Any]) -> Callable[[], bool | None]:
 # -- evaluation at one working precision ------------------------------------------------
 
 
-def _evaluate(expr: Any, point: Mapping[Any, Any], bits: int) -> Any:
+def _evaluate(expr: Any, point: Mapping[Any, Any], bits: int) -> tuple[Any, bool]:
+    """The value at one working precision, and whether a sum in it cancelled beyond
+    that precision (its value then cannot be taken as settled)."""
     with mpmath.workprec(bits):
         memo: dict[Any, Any] = {}
-        result = _node(expr, point, memo)
-        return +result
+        _CANCELLED.clear()
+        try:
+            result = _node(expr, point, memo)
+            return +result, bool(_CANCELLED)
+        finally:
+            _CANCELLED.clear()
 
 
 def _node(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
@@ -233,10 +246,16 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
     constant = _CONSTANTS.get(expr)
     if constant is not None:
         return +constant()
-    tail = _erf_tail(expr)
-    if tail is not None:
-        sign, argument = tail
-        return sign * _erfc(_node(argument, point, memo))
+    if isinstance(expr, sp.Add):
+        pair = _erf_pair(expr)
+        if pair is not None:
+            rest, factor, argument = pair
+            return _sum([_node(a, point, memo) for a in rest] +
+                        [factor * _erfc(_node(argument, point, memo))])
+    if isinstance(expr, sp.log):
+        small = _log1p(expr.args[0], point, memo)
+        if small is not None:
+            return small
     args = [_node(a, point, memo) for a in expr.args]
     if isinstance(expr, sp.Add):
         return _sum(args)
@@ -283,51 +302,101 @@ def _sum(terms: list[Any]) -> Any:
     first term alone). So a sum far smaller than its largest term asks for more bits,
     up to half the highest precision; the last two precisions are then compared as
     they are, and a sum that is still 0 goes to the zero proof.
+
+    Terms of opposite signs are also refused while any of them is too far beyond
+    float64's range for the precision to know its leading bits: exp(-z**2) at
+    z = 7e299 is computed from z**2 rounded to the working precision, off by a factor
+    e**(5e599 * 2**-P), so at 96 bits either of two such terms may come out the
+    larger, and the sign of the sum is noise (though each term's exponent, all that
+    is shown of it, is right).
     """
     total = mpmath.fsum(terms)
-    if mpmath.mp.prec <= MAX_BITS // 4:
-        # Binary exponents (mag) are enough to count the bits lost, and cheap.
-        largest = max((mpmath.mag(t) for t in terms if t), default=None)
-        if largest is not None and \
-                (not total or mpmath.mp.prec - (largest - mpmath.mag(total)) < _SIGNIFICANT_BITS):
+    # Binary exponents (mag) are enough to count the bits lost, and cheap.
+    mags = [mpmath.mag(t) for t in terms if t]
+    largest = max(mags, default=None)
+    blurred = len({mpmath.sign(t) for t in terms if t}) > 1 and \
+        max((abs(m) for m in mags), default=0) >= 2 ** (mpmath.mp.prec - _SIGNIFICANT_BITS)
+    if largest is not None and (blurred or not total or
+                                mpmath.mp.prec - (largest - mpmath.mag(total)) < _SIGNIFICANT_BITS):
+        if mpmath.mp.prec <= MAX_BITS // 4:
             raise _NeedsPrecisionError
+        if total:
+            # What is left is below the rounding of the terms that cancelled: it may be
+            # all of the truth, or none of it (a term rounded away entirely, as erf/2 +
+            # 1/2 is 0 at any precision at erf(-707)), or its sign is noise. Not a
+            # settled value; the caller may still find it vanishing.
+            _CANCELLED.append(True)
     return total
 
 
-def _erf_tail(expr: Any) -> tuple[int, Any] | None:
-    """``1 + erf(u)`` and its kin as ``sign * erfc(v)``: the exact identity that keeps the
-    tail. ``1 + erf(-1e300)`` is about 10^(-4e599), beyond any working precision as a
-    difference, but erfc computes it directly (GELU's tail)."""
-    if not isinstance(expr, sp.Add) or len(expr.args) != 2:
+#: Set while an evaluation holds a sum that cancelled beyond its precision (:func:`_sum`).
+_CANCELLED: list[bool] = []
+
+
+def _erf_pair(expr: Any) -> tuple[list[Any], Any, Any] | None:
+    """A sum holding ``k*erf(u)`` and the constant ``k`` or ``-k``, as the other terms,
+    a factor and an argument of erfc: ``k*erf(u) + k = k*erfc(-u)`` and
+    ``k*erf(u) - k = -k*erfc(u)``, the exact identities that keep erf's tail.
+
+    ``1 + erf(-1e300)`` is about 10^(-4e599), beyond any working precision as a
+    difference, but erfc computes it directly (GELU's tail); and in GELU's derivative,
+    ``x*exp(-x**2/2)/sqrt(2*pi) + erf(x/sqrt(2))/2 + 1/2``, ``erf/2 + 1/2`` is 0 at every
+    precision at x = -1000, where it is 1e-6 of the whole.
+    """
+    constant = next((a for a in expr.args if a.is_Rational), None)
+    if constant is None:
         return None
-    one, term = sorted(expr.args, key=lambda a: not a.is_Integer)
-    if one not in (sp.S.One, sp.S.NegativeOne):
+    for term in expr.args:
+        factor, inner = (term.args[0], term.args[1]) if isinstance(term, sp.Mul) and \
+            len(term.args) == 2 and term.args[0].is_Rational else (sp.S.One, term)
+        if not isinstance(inner, sp.erf) or abs(factor) != abs(constant):
+            continue
+        rest = [a for a in expr.args if a is not term and a is not constant]
+        u = inner.args[0]
+        if constant == factor:
+            return rest, mpmath.mpf(int(factor.p)) / int(factor.q), -u
+        return rest, -mpmath.mpf(int(factor.p)) / int(factor.q), u
+    return None
+
+
+def _log1p(argument: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
+    """``log(1 + u)`` as ``log1p(u)`` where |u| < 1/2, else ``None``.
+
+    1 + u rounds to 1 when u is below the working precision, and the log of it to 0,
+    at every precision: ``log(1 + exp(-1e300))`` (softplus, logsigmoid, log_softmax
+    far in their tails) would be a 0 that no doubling settles, where log1p gives
+    exp(-1e300) itself. With |u| < 1/2 there is no cancellation in 1 + u to guard.
+    """
+    if not isinstance(argument, sp.Add) or sp.S.One not in argument.args:
         return None
-    negated = isinstance(term, sp.Mul) and len(term.args) == 2 and term.args[0] == -1
-    inner = term.args[1] if negated else term
-    if not isinstance(inner, sp.erf):
-        return None
-    u = inner.args[0]
-    # 1 + erf(u) = erfc(-u); 1 - erf(u) = erfc(u); -1 + erf(u) = -erfc(u); -1 - erf(u) = -erfc(-u)
-    if one == 1:
-        return (1, u) if negated else (1, -u)
-    return (-1, -u) if negated else (-1, u)
+    u = _sum([_node(a, point, memo) for a in argument.args if a != sp.S.One])
+    return mpmath.log1p(u) if abs(u) < 0.5 else None
+
+
+#: Beyond this, mpmath's erfc overflows a float inside (z**2 past 1.8e308).
+_ERFC_ASYMPTOTIC = mpmath.mpf(10) ** 100
 
 
 def _erfc(z: Any) -> Any:
-    """erfc, also where mpmath's overflows (z = 7e299): there the asymptotic series'
-    first two terms, exp(-z**2)/(z*sqrt(pi)) * (1 - 1/(2 z**2)), are exact to far more
-    than the working precision (the next term is 3/(4 z**4) of it)."""
+    """erfc, also where mpmath's overflows (z = 7e299): there its asymptotic series,
+    exp(-z**2)/(z*sqrt(pi)) * sum of (-1)**k (2k-1)!! / (2 z**2)**k, whose terms shrink
+    by a factor of at least 1e199 each, summed to below the working precision."""
     if z < 0:
         return 2 - _erfc(-z)
-    if z < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8):
+    if z < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8) and z < _ERFC_ASYMPTOTIC:
         return mpmath.erfc(z)
-    return mpmath.exp(-z * z) / (z * mpmath.sqrt(mpmath.pi)) * (1 - 1 / (2 * z * z))
+    ratio = 1 / (2 * z * z)
+    term, series, k = mpmath.mpf(1), mpmath.mpf(1), 1
+    while abs(term) > mpmath.mpf(2) ** (-mpmath.mp.prec - 8):
+        term *= -(2 * k - 1) * ratio
+        series += term
+        k += 1
+    return mpmath.exp(-z * z) / (z * mpmath.sqrt(mpmath.pi)) * series
 
 
 def _erf(z: Any) -> Any:
     """erf, also where mpmath's overflows: there it is +-1 to far beyond the precision."""
-    if abs(z) < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8):
+    if abs(z) < mpmath.mpf(2) ** (mpmath.mp.prec // 2 + 8) and abs(z) < _ERFC_ASYMPTOTIC:
         return mpmath.erf(z)
     return mpmath.sign(z) * (1 - _erfc(abs(z)))
 
@@ -401,6 +470,13 @@ def _log(x: Any, *base: Any) -> Any:
     return mpmath.log(x) if not base else mpmath.log(x, base[0])
 
 
+def _xlogy(x: Any, y: Any) -> Any:
+    # xlogy(0, y) is 0 for every y, but x*log(y) is not real for y <= 0 otherwise: a
+    # number that may be an exact 0 is for the exact route (SymPy's xlogy) to decide.
+    _decide(x)
+    return x * _log(y)
+
+
 def _pole_free(x: Any) -> None:
     """Gamma and its kin have poles at 0, -1, -2, ...: near one, more bits or exact."""
     if x <= 0.5:
@@ -459,6 +535,9 @@ _FUNCTIONS: dict[type, Callable[..., Any]] = {
     sp.gamma: _gamma,
     sp.polygamma: _polygamma,
     lgamma: _lgamma,
+    xlogy: lambda x, y: _xlogy(x, y),
+    sinc: lambda x: sinc_mpmath(0, x),
+    sinc_derivative: lambda n, x: sinc_mpmath(int(n), x),
     sp.Abs: abs,
     sp.Max: _extremum(max),
     sp.Min: _extremum(min),

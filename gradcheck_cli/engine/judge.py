@@ -226,7 +226,7 @@ def _at_kink(entry: Entry, place: Place, hidden: Sequence[Any]) -> Judged:
         call = entry.kink_calls[0]
         function = FUNCTIONS[call.function]
         convention = function.convention
-        kind = "a tie" if function.arity == 2 else "a kink"
+        kind = function.kink_kind
         where = f"{unparse(call)} has {kind}"
         if jump:
             where = unparse(call) if order == 1 else \

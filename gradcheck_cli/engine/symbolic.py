@@ -25,11 +25,13 @@ from ..parse import (
     Binary,
     Call,
     Constant,
+    Index,
     Node,
     Number,
     Unary,
     Variable,
     children,
+    index_error,
     unparse,
     walk,
 )
@@ -213,6 +215,14 @@ def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Exp
     sides = []
     for direction in ("-", "+"):
         branch = on_side(reduced, symbol, point[symbol], direction)
+        if branch != reduced and not non_smooth_at(branch, point):
+            # Every atom that switches here took its side's branch (Min(1, Max(-1, x)) at
+            # -1 is Min(1, x) on the right): the rest is continuous, so a finite value is
+            # the limit. SymPy's limit refuses Min and Max.
+            here = classify(at(branch, {symbol: point[symbol]}))
+            if here.kind is Kind.FINITE:
+                sides.append(here)
+                continue
         try:
             with time_budget(LIMIT_SECONDS):
                 sides.append(classify(sp.limit(branch, symbol, point[symbol], direction)))
@@ -236,6 +246,7 @@ def on_side(expr: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str)
     the analytic s of the expression language; up to the 4th derivative, else the atom
     is left to SymPy).
     """
+    expr = _settled_extrema(expr, {symbol: at_value})
     for _ in range(3):  # an atom inside another: the outer one first, then what it leaves
         atoms = non_smooth_at(expr, {symbol: at_value})
         branches = {atom: branch for atom in atoms
@@ -249,6 +260,32 @@ def on_side(expr: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str)
             # no real value on that side to take a limit of, and SymPy's limit says so.
             return expr
     return expr
+
+
+def _settled_extrema(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """Each Max or Min of two arguments that differ at the point replaced by the one it
+    takes there, which it takes on both sides too.
+
+    clamp(x, lo, hi)'s derivative in lo, Heaviside(hi - Max(lo, x))*Heaviside(lo - x),
+    at x = hi = 1, lo = -1 has Heaviside(1 - Max(lo, 1)), whose argument is 0 for every
+    lo near -1: no derivative of it tells a side, and SymPy's limit refuses Max. Settled,
+    it is Heaviside(0), a constant.
+    """
+    settled = {}
+    for atom in expr.atoms(sp.Max, sp.Min):
+        if len(atom.args) != 2 or atom.free_symbols - set(point):
+            continue
+        first, second = atom.args
+        difference = classify(at(first - second, point))
+        if difference.kind is Kind.FINITE and difference.value != 0:
+            larger, smaller = (first, second) if difference.value > 0 else (second, first)
+            settled[atom] = larger if isinstance(atom, sp.Max) else smaller
+    if not settled:
+        return expr
+    try:
+        return expr.xreplace(settled)
+    except (ValueError, TypeError):
+        return expr
 
 
 def _branch(atom: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str) -> sp.Expr | None:
@@ -447,7 +484,13 @@ def as_written(tree: Node, values: Mapping[str, Any], dtype: str = "float64") ->
         if any(o is None for o in operands):
             return None  # below an undefined node: nothing more to learn
         if underflowed and "underflow" not in found and underflowed[-1] in kids:
-            found["underflow"] = f"{found['underflow_at']}, so {unparse(node)} is computed from 0"
+            if isinstance(node, Index):
+                # An index selects and computes nothing: the underflow is its own if an
+                # element it picks rounds to 0 (found again below), else not there at all.
+                underflowed.pop()
+                del found["underflow_at"]
+            else:
+                found["underflow"] = f"{found['underflow_at']}, so {unparse(node)} is computed from 0"
         value = _combine(node, operands)
         # A tensor breaks where any of its elements does.
         for exact in map(classify, np.ravel(np.asarray(value, dtype=object))):
@@ -483,6 +526,8 @@ def _describe(node: Node, value: str) -> str:
 
 
 def _combine(node: Node, operands: list[Any]) -> Any:
+    if isinstance(node, Index):
+        return _take(node, operands[0])
     if isinstance(node, Call) and FUNCTIONS[node.function].kind == "reduction":
         return FUNCTIONS[node.function].sympy(sp, *operands)
     if any(isinstance(o, np.ndarray) for o in operands):
@@ -504,6 +549,21 @@ def _combine(node: Node, operands: list[Any]) -> Any:
         # refuses such a number, or spends minutes on it (min(atan2(1, asin(2)), x)).
         return sp.nan
     return function.sympy(sp, *operands)
+
+
+def _take(node: Index, operand: Any) -> Any:
+    """``operand[i, j]``: an element of an array of exact expressions, or a sub-array
+    (``A[0]`` is a row); as torch indexes, negative indices counting from the end.
+
+    An index that does not fit (a scalar operand, too many indices, out of range) raises
+    the :class:`~gradcheck_cli.errors.InputError` the request gives where it knows the
+    shape; here every shape is known (``softmax(z)[5]``, ``sum(x)[0]``).
+    """
+    shape = tuple(operand.shape) if isinstance(operand, np.ndarray) else ()
+    error = index_error(node, shape)
+    if error is not None:
+        raise error
+    return operand[node.indices]
 
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> Any:

@@ -11,6 +11,7 @@ worst element with its reason.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -22,8 +23,9 @@ import sympy as sp
 import torch
 
 from ..compare import Exact, Kind, Verdict, differences, real_value
+from ..errors import InputError
 from ..parse import Assignment
-from ..request import Request, point_of
+from ..request import Request, order_needs_scalar_output, point_of, vjp_needs_tensor_output
 from ..results import Category, CheckResult, Comparison, Derivative, Status, Value, nested
 from . import autograd, symbolic
 from .evaluate import attempt, written_context
@@ -56,6 +58,11 @@ def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
         return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
                            category=refused.category, message=refused.message,
                            source=request.source)
+    except InputError as refused:  # shapes only known here: softmax(z)[5], sum(x)[0]
+        return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
+                           category=refused.category, message=refused.message,
+                           source=request.source, error_text=refused.text or expression.text,
+                           column=refused.column)
     except Exception as error:
         return CheckResult.broken(expression.text, shown, error, request.source)
     return CheckResult.rolled_up(expression.text, shown, value, tuple(derivatives), request.source)
@@ -83,6 +90,8 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     }
     try:
         exact_out = np.asarray(symbolic.to_sympy(tree, symbols), dtype=object)
+    except InputError:
+        raise
     except ValueError as error:  # numpy: shapes that do not broadcast
         raise _RefusedError(Category.SHAPE_ERROR, f"the shapes do not fit together: {error}") from None
     exact_values = {a.name: np.array([symbolic.to_sympy(e, {}) for e in a.elements],
@@ -99,11 +108,11 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     place = Place(exact_point, None, request.tolerance, dtype_name, context, lambda: None)
 
     def judge_elements(quantity: str, exprs: np.ndarray, actual: np.ndarray, labels: list[str],
-                       wide: Callable[[], np.ndarray | None], along: list[Any] | None = None,
-                       lowers: list[Any] | None = None) -> list[_Element]:
+                       wide: Callable[[], np.ndarray | None], wrts: list[tuple[Any, ...]] | None = None,
+                       lowers: list[tuple[Any, ...]] | None = None) -> list[_Element]:
         flat_wide = _Lazy(lambda: _ravel(wide()))
         return [_judge_element(quantity, expr, float(a), label, place,
-                               along[i] if along else None, lowers[i] if lowers else None,
+                               wrts[i] if wrts else (), lowers[i] if lowers else (),
                                lambda i=i: flat_wide.get(i))  # type: ignore[misc]
                 for i, (expr, a, label) in enumerate(zip(exprs.ravel(), actual.ravel(), labels,
                                                          strict=True))]
@@ -115,7 +124,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     vector = _vjp_vector(request, output, dtype)
     value = _summarise(judge_elements("value", exact_out, _array(output), out_labels,
                                       lambda: _part(in_float64.get(), "value")),
-                       exact_out.shape, None)
+                       exact_out.shape, ())
     if value.category == Category.DOMAIN:
         place = replace(place, outside_domain=True)
     scalar_out = output.dim() == 0 and vector is None
@@ -128,6 +137,12 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
         target_expr = exact_out
         grad_outputs = None
 
+    if request.order > 1:
+        if exact_out.shape:
+            raise order_needs_scalar_output(request.expression.text, request.order,
+                                            tuple(exact_out.shape))
+        return value, _higher_derivatives(request, point, symbols, inputs, output,
+                                          exact_out.item(), judge_elements, in_float64)
     derivatives = []
     for name in request.wrt:
         symbol_array = np.asarray(symbols[name], dtype=object)
@@ -148,24 +163,67 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
             if jacobian else _labels(name, shape)
         # Each entry is differentiated along its own element's symbol, from its own
         # function (the output element, or the scalar being differentiated).
-        inner = list(symbol_array.ravel())
+        inner = [(s,) for s in symbol_array.ravel()]
         along = inner * (exact_out.size if jacobian else 1)
-        lowers = [o for o in exact_out.ravel() for _ in inner] if jacobian else \
-            [target_expr.item()] * len(inner)
+        lowers = [(o,) for o in exact_out.ravel() for _ in inner] if jacobian else \
+            [(target_expr.item(),)] * len(inner)
         fd = attempt(lambda name=name, shape=shape: _finite_differences(  # type: ignore[misc]
             request, point, name, vector, shape))
         elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels,
                                   lambda name=name: _part(in_float64.get(), name),  # type: ignore[misc]
                                   along, lowers)
-        derivatives.append(_summarise(elements, shape, name, fd))
+        derivatives.append(_summarise(elements, shape, (name,), fd))
     return value, derivatives
 
 
+def _higher_derivatives(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
+                        inputs: Mapping[str, torch.Tensor], output: torch.Tensor, function: Any,
+                        judge_elements: Callable[..., list[_Element]], in_float64: _Lazy
+                        ) -> list[Derivative]:
+    """Every partial of order 2 and above of a scalar output, a block per multiset of
+    variables: the Hessian block of x and y has shape x.shape + y.shape.
+
+    Each entry is the scalar partial in its elements' symbols, judged like a scalar
+    check's: SymPy's exact derivative against autograd's reverse over reverse, with
+    central finite differences of the torch forward computation beside them.
+    """
+    exprs: dict[tuple[Any, ...], Any] = {(): function}
+
+    def exact(along: tuple[Any, ...]) -> Any:
+        # Each partial from the one of order n-1 before it, as the scalar path does.
+        if along not in exprs:
+            exprs[along] = symbolic.derivative(exact(along[:-1]), (along[-1],))
+        return exprs[along]
+
+    computed = _reverse_partials(output, inputs, request.partials)
+    derivatives = []
+    for partial in request.partials:
+        arrays = [np.asarray(symbols[name], dtype=object) for name in partial]
+        shape = tuple(n for array in arrays for n in array.shape)
+        entries = list(itertools.product(*(array.ravel() for array in arrays)))
+        order = len(partial)
+        labels = [f"d^{order}/" + "".join(f"d{s}" for s in entry) for entry in entries]
+        key = ",".join(partial)
+        fd = attempt(functools.partial(_higher_finite_differences, request, point, partial, shape))
+        elements = judge_elements(
+            f"{_ORDINALS.get(order, f'order-{order}')} derivative",
+            np.array([exact(entry) for entry in entries], dtype=object).reshape(shape),
+            computed[partial], labels, functools.partial(_rerun_part, in_float64, key),
+            entries, [tuple(exact(entry[:k]) for k in range(order)) for entry in entries])
+        derivatives.append(_summarise(elements, shape, partial, fd))
+    return derivatives
+
+
+#: Messages say "the exact second derivative is 0" of a Hessian entry, whose label
+#: (d^2/dx[0]dx[1]) comes before the message.
+_ORDINALS = {2: "second", 3: "third", 4: "fourth"}
+
+
 def _judge_element(quantity: str, expr: Any, actual: float, label: str, place: Place,
-                   along: Any, lower: Any, wide: Callable[[], float | None]) -> _Element:
+                   wrt: tuple[Any, ...], lowers: tuple[Any, ...], wide: Callable[[], float | None]
+                   ) -> _Element:
     """One entry, by the same judge as a scalar check (:mod:`judge`)."""
-    entry = Entry(quantity, expr, actual, wrt=(along,) if along is not None else (),
-                  lowers=(lower,) if along is not None and lower is not None else (), wide=wide)
+    entry = Entry(quantity, expr, actual, wrt=wrt, lowers=lowers if wrt else (), wide=wide)
     judged = judge_entry(entry, place)
     exact = judged.exact if judged.exact is not None else \
         Exact(math.nan, Kind.UNDEFINED, "no derivative")
@@ -196,6 +254,11 @@ def _part(rerun: dict[str, np.ndarray] | None, name: str) -> np.ndarray | None:
     return None if rerun is None else rerun.get(name)
 
 
+def _rerun_part(rerun: _Lazy, key: str) -> np.ndarray | None:
+    """A partial's block from the float64 rerun (computed on first use)."""
+    return _part(rerun.get(), key)
+
+
 def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool
                    ) -> dict[str, np.ndarray] | None:
     """The value and every gradient or Jacobian again in float64: whether a float32
@@ -206,6 +269,9 @@ def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool
         output = autograd.evaluate(request.expression.tree, inputs, torch.float64)
         vector = _vjp_vector(request, output, torch.float64) if vjp else None
         found = {"value": _array(output)}
+        if request.order > 1:
+            blocks = _reverse_partials(output, inputs, request.partials)
+            return {**found, **{",".join(p): block for p, block in blocks.items()}}
         for name in request.wrt:
             if output.dim() == 0 or vector is not None:
                 found[name] = _reverse(output, inputs[name], vector[0] if vector else None)
@@ -216,7 +282,7 @@ def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool
         return None
 
 
-def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | None,
+def _summarise(elements: list[_Element], shape: tuple[int, ...], wrt: tuple[str, ...],
                finite_difference: np.ndarray | None = None) -> Derivative:
     """One comparison for a whole tensor: the worst element speaks for it."""
     ranked = sorted(elements, key=lambda e: -e.verdict.status.rank)
@@ -236,7 +302,7 @@ def _summarise(elements: list[_Element], shape: tuple[int, ...], name: str | Non
         rel_diff=rel_diff, status=chosen.verdict.status, category=chosen.verdict.category,
         message=message, symbolic_text=None, one_sided=chosen.one_sided,
         shape=shape, worst_element=chosen.label if shape else None,
-        wrt=(name,) if name else (), formula=f"{chosen.label}: {chosen.formula}" if shape
+        wrt=wrt, formula=f"{chosen.label}: {chosen.formula}" if shape
         else chosen.formula, finite_difference=fd,
     )
 
@@ -246,6 +312,8 @@ def _vjp_vector(request: Request, output: torch.Tensor, dtype: torch.dtype
     """The vector v of ``out.backward(v)``, as a tensor and as exact values."""
     if request.vjp is None:
         return None
+    if output.dim() == 0:
+        raise vjp_needs_tensor_output(request.expression.text)
     if request.vjp == "ones":
         ones = torch.ones_like(output)
         return ones, np.ones(tuple(output.shape), dtype=object) * sp.S.One
@@ -266,6 +334,61 @@ def _reverse(output: torch.Tensor, leaf: torch.Tensor, grad_outputs: torch.Tenso
     (grad,) = torch.autograd.grad(output, [leaf], grad_outputs=grad_outputs, allow_unused=True,
                                   retain_graph=True)
     return np.zeros(tuple(leaf.shape)) if grad is None else _array(grad)
+
+
+def _reverse_partials(output: torch.Tensor, inputs: Mapping[str, torch.Tensor],
+                      partials: tuple[tuple[str, ...], ...]) -> dict[tuple[str, ...], np.ndarray]:
+    """Reverse over reverse (``torch.autograd.grad`` with ``create_graph=True``): each
+    partial's block, of shape the shapes of its variables in turn.
+
+    Every element of the partial of order n-1 is differentiated again; sibling partials
+    share the graph above them, so it is kept. A variable that does not reach an element
+    gives zeros, as its gradient ``None`` means.
+    """
+    order = max(len(p) for p in partials)
+    known: dict[tuple[str, ...], torch.Tensor] = {(): output}
+    for level in range(order):
+        for prefix in sorted({p[:level + 1] for p in partials}):
+            above, leaf = known[prefix[:-1]], inputs[prefix[-1]]
+            rows = []
+            for element in above.reshape(-1):
+                grad = torch.autograd.grad(element, [leaf], allow_unused=True, retain_graph=True,
+                                           create_graph=level + 1 < order)[0] \
+                    if element.requires_grad else None
+                rows.append(torch.zeros_like(leaf) if grad is None else grad)
+            known[prefix] = torch.stack(rows).reshape(tuple(above.shape) + tuple(leaf.shape))
+    return {p: _array(known[p]) for p in partials}
+
+
+def _higher_finite_differences(request: Request, point: tuple[Assignment, ...],
+                               partial: tuple[str, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Central differences of the torch forward computation for a partial of order n,
+    entry by entry, as the scalar path takes them (:func:`autograd.finite_difference`):
+    the 2**n values at the point moved by +-h along each element of the entry, with
+    signs, over the product of the 2h."""
+    dtype_name = request.dtype
+    dtype = autograd.DTYPES[dtype_name]
+    base = {a.name: np.array(a.values, dtype=float).reshape(a.shape) for a in point}
+    order = len(partial)
+
+    def forward(values: Mapping[str, np.ndarray]) -> float:
+        with torch.no_grad():
+            tensors = {n: torch.tensor(v, dtype=dtype) for n, v in values.items()}
+            return float(autograd.evaluate(request.expression.tree, tensors, dtype))
+
+    indices = [list(np.ndindex(*base[name].shape)) for name in partial]
+    entries = []
+    for entry in itertools.product(*indices):
+        steps = [autograd.step(float(base[name][index]), order, dtype_name)
+                 for name, index in zip(partial, entry, strict=True)]
+        total = 0.0
+        for signs in itertools.product((1, -1), repeat=order):
+            moved = {**base, **{name: base[name].copy() for name in partial}}
+            for name, index, sign, h in zip(partial, entry, signs, steps, strict=True):
+                moved[name][index] += sign * h
+            total += math.prod(signs) * forward(moved)
+        entries.append(total / math.prod(2 * h for h in steps))
+    return np.array(entries, dtype=float).reshape(shape)
 
 
 def _jacobian(output: torch.Tensor, leaf: torch.Tensor) -> np.ndarray:
@@ -298,7 +421,8 @@ def _finite_differences(request: Request, point: tuple[Assignment, ...], name: s
         above, below = ({**base, name: base[name].copy()} for _ in range(2))
         above[name][index] += h
         below[name][index] -= h
-        columns.append((forward(above) - forward(below)) / (2 * h))
+        with np.errstate(all="ignore"):  # inf - inf is nan here, and says so without a warning
+            columns.append((forward(above) - forward(below)) / (2 * h))
     stacked = np.stack(columns, axis=-1) if columns else np.zeros(0)
     return stacked.reshape(shape)
 
