@@ -6,6 +6,11 @@ The line format::
     5*(x+1)**2 @ x=1            # a check at one point
     x**y @ x=3, y=4 @ x=2, y=1  # a check at several points: one result per point
     sin(1)                      # no variables: no point needed
+    x**3*y @ x=1, y=2 ; order=2, wrt=x   # options of this line, after ';'
+
+A line's options (:data:`LINE_OPTIONS`) override the command line's for that line. A
+``--wrt`` of the command line skips, on each line, the variables that line does not
+have; a line that has none of them checks its value only.
 
 Every line gets a result, in input order, with its ``source`` (``path:lineno``). A line
 that cannot be checked (it does not parse, breaks a limit, is not UTF-8 or holds a NUL
@@ -14,9 +19,8 @@ parses and validates every line with :func:`~gradcheck_cli.check.prepare`, which
 neither SymPy nor torch, so refused input never reaches a worker. Validated checks go to
 :func:`~gradcheck_cli.workers.run_requests`.
 
-This module also holds what a batch needs around the checks: a report written to a
-file without a half-written file ever standing at its path, and a progress bar that
-shows only on a terminal.
+A line's options are read in :mod:`~gradcheck_cli.line_options`; the progress shown while
+a batch runs is :mod:`~gradcheck_cli.progress`.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import IO, TextIO
+from dataclasses import dataclass, replace
+from typing import IO
 
 from .check import Request, error_result, prepare
 from .errors import InputError
 from .limits import MAX_LINE_BYTES, MAX_POINTS_PER_LINE
+from .line_options import DEFAULT_LINE_OPTIONS, LineOptions, parse_line_options
+from .parse import parse_expression
 from .results import Category, CheckResult, Status
 from .workers import DEFAULT_LIMITS, Limits, WorkerPool, run_requests
 
@@ -42,26 +48,6 @@ _SHOWN_CHARS = 80
 
 #: One line's outcome once read: a check to run, or the error row that refuses it.
 Item = Request | CheckResult
-
-
-@dataclass(frozen=True)
-class LineOptions:
-    """The options of a single check, applied to every line of a batch.
-
-    ``rtol``/``atol`` ``None`` means the default for ``dtype``, as in a single check.
-    """
-
-    wrt: str | None = None
-    rtol: float | None = None
-    atol: float | None = None
-    order: int = 1
-    dtype: str = "float64"
-    vjp: str | None = None
-
-    def validate(self) -> None:
-        """Raise :class:`InputError` for options no line could use (a bad ``rtol``)."""
-        prepare("1", [], rtol=self.rtol, atol=self.atol, order=self.order, dtype=self.dtype,
-                vjp=self.vjp)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -108,7 +94,7 @@ def read_lines(stream: IO[bytes]) -> list[RawLine]:
     return [RawLine(lineno, raw, too_long) for lineno, raw, too_long in _raw_lines(stream)]
 
 
-def prepare_lines(lines: Sequence[RawLine], name: str, options: LineOptions = LineOptions()
+def prepare_lines(lines: Sequence[RawLine], name: str, options: LineOptions = DEFAULT_LINE_OPTIONS
                   ) -> list[Item]:
     """Each line that is not blank or a comment, validated, in order."""
     items: list[Item] = []
@@ -125,7 +111,7 @@ def prepare_lines(lines: Sequence[RawLine], name: str, options: LineOptions = Li
     return items
 
 
-def read_items(stream: IO[bytes], name: str, options: LineOptions = LineOptions()
+def read_items(stream: IO[bytes], name: str, options: LineOptions = DEFAULT_LINE_OPTIONS
                ) -> list[Item]:
     """Every non-blank, non-comment line of a batch file, validated, in order."""
     return prepare_lines(read_lines(stream), name, options)
@@ -156,7 +142,7 @@ def _raw_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int | None]]:
         yield lineno, raw, None
 
 
-def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) -> Item | None:
+def parse_line(raw: bytes, source: str, options: LineOptions = DEFAULT_LINE_OPTIONS) -> Item | None:
     """One line: ``None`` when blank or a comment, else a request or its error row."""
     nul = raw.find(b"\x00")
     if nul >= 0:
@@ -171,15 +157,24 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
     content = text.split("#", 1)[0]  # '#' is in no expression: the rest is a comment
     if not content.strip():
         return None
-    expression, *points = content.split("@")
+    # ';' is in no expression or point either: what follows it is the line's options.
+    body, semicolon, option_text = content.partition(";")
+    expression, *points = body.split("@")
     expression = expression.strip()
     if len(points) > MAX_POINTS_PER_LINE:
         return _refused(Category.LIMIT, f"the line gives {len(points)} points; the limit is "
                         f"MAX_POINTS_PER_LINE = {MAX_POINTS_PER_LINE}", source, expression)
     try:
-        return prepare(expression, [p.strip() for p in points], wrt=options.wrt,
-                       rtol=options.rtol, atol=options.atol, order=options.order,
-                       dtype=options.dtype, vjp=options.vjp, source=source)
+        chosen, wrt = options, None
+        if semicolon:
+            chosen, wrt = parse_line_options(options, option_text, len(body) + 1, content.rstrip(),
+                                        expression)
+        if wrt is None and options.wrt is not None:
+            # --wrt of a whole file: each line is differentiated by those it has.
+            wrt = _present(options.wrt_names(), expression)
+        return prepare(expression, [p.strip() for p in points], wrt=wrt,
+                       rtol=chosen.rtol, atol=chosen.atol, order=chosen.order,
+                       dtype=chosen.dtype, vjp=chosen.vjp, source=source)
     except InputError as error:
         if not points and error.category is Category.MISSING_VALUE:
             # x**2 with no '@': the point is what is missing, not a value in it.
@@ -188,6 +183,13 @@ def parse_line(raw: bytes, source: str, options: LineOptions = LineOptions()) ->
                                f"part; give the point after '@', e.g. {expression} @ "
                                f"{error.message.rsplit('--at ', 1)[-1]}")
         return _printable(error_result(expression, error, source))
+
+
+def _present(names: Sequence[str], expression: str) -> tuple[str, ...]:
+    """The names that are variables of the expression (the expression's own error if it
+    does not parse: the same that :func:`prepare` would give)."""
+    variables = parse_expression(expression).variables
+    return tuple(name for name in names if name in variables)
 
 
 def _refused(category: Category, message: str, source: str, expression: str = "") -> CheckResult:
@@ -205,12 +207,15 @@ def _escape(text: str) -> str:
 
 
 def _printable(result: CheckResult) -> CheckResult:
-    """An error row whose text has no raw control characters (the caret is then dropped)."""
-    expression = _escape(result.expression)
-    if expression == result.expression:
-        return result
-    return CheckResult(expression=expression, point=(), status=result.status,
-                       category=result.category, message=result.message, source=result.source)
+    """An error row whose texts have no raw control characters: each is escaped (``\\x1b``),
+    and the caret's column moved to match."""
+    text, column = result.error_text, result.column
+    if text is not None and column is not None:
+        column = len(_escape(text[:column - 1])) + 1
+    printable = replace(result, expression=_escape(result.expression),
+                        message=None if result.message is None else _escape(result.message),
+                        error_text=None if text is None else _escape(text), column=column)
+    return result if printable == result else printable
 
 
 # -- running ---------------------------------------------------------------------------
@@ -221,16 +226,47 @@ def count_checks(items: Sequence[Item]) -> int:
     return sum(len(item.points) if isinstance(item, Request) else 1 for item in items)
 
 
+def unused_wrt(items: Sequence[Item], options: LineOptions) -> list[str]:
+    """The names of the command line's ``--wrt`` that are a variable of no line.
+
+    A line skips the ``--wrt`` variables it does not have, and one with none of them
+    checks its value only: a mistyped ``--wrt`` would pass every line that way. Only
+    where every line was read (a refused line fails the run anyway, and might have been
+    the one with the variable).
+    """
+    names = options.wrt_names()
+    if not names or any(isinstance(item, CheckResult) for item in items):
+        return []
+    used = {name for item in items if isinstance(item, Request)
+            for name in item.expression.variables}
+    return [name for name in names if name not in used]
+
+
+class Interrupted(KeyboardInterrupt):
+    """A batch stopped by Ctrl-C, with the results ``finished`` by then (in input order)
+    out of ``total``."""
+
+    def __init__(self, finished: list[CheckResult], total: int) -> None:
+        super().__init__()
+        self.finished = finished
+        self.total = total
+
+
 def run_items(items: Sequence[Item], *, jobs: int = 1, limits: Limits = DEFAULT_LIMITS,
               pool: WorkerPool | None = None,
               on_result: Callable[[CheckResult], None] | None = None,
-              on_progress: Callable[[int], None] | None = None) -> list[CheckResult]:
+              on_progress: Callable[[int], None] | None = None,
+              on_settle: Callable[[Sequence[CheckResult]], None] | None = None
+              ) -> list[CheckResult]:
     """Run the checks of a batch and return every result, in input order.
 
     The checks run in ``pool`` where given (already started: see :class:`WorkerPool`),
     else in a pool of ``jobs`` workers under ``limits``. ``on_result`` sees each result
     as soon as it and every one before it are done (to stream them); ``on_progress`` is
-    told how many results each finished item gave.
+    told how many results each finished item gave, and ``on_settle`` what they are.
+
+    A Ctrl-C (:class:`KeyboardInterrupt`) while the checks run comes out as
+    :class:`Interrupted`, which holds every result finished by then.
     """
     starts: list[int] = []
     total = 0
@@ -246,6 +282,8 @@ def run_items(items: Sequence[Item], *, jobs: int = 1, limits: Limits = DEFAULT_
         slots[start:start + len(results)] = results
         if on_progress is not None:
             on_progress(len(results))
+        if on_settle is not None:
+            on_settle(results)
         while emitted < total and slots[emitted] is not None:
             if on_result is not None:
                 result = slots[emitted]
@@ -266,10 +304,13 @@ def run_items(items: Sequence[Item], *, jobs: int = 1, limits: Limits = DEFAULT_
     def done(index: int, results: tuple[CheckResult, ...]) -> None:
         settle(request_items[index], results)
 
-    if pool is not None:
-        pool.run(requests, done)
-    else:
-        run_requests(requests, done, jobs=jobs, limits=limits)
+    try:
+        if pool is not None:
+            pool.run(requests, done)
+        else:
+            run_requests(requests, done, jobs=jobs, limits=limits)
+    except KeyboardInterrupt:
+        raise Interrupted([slot for slot in slots if slot is not None], total) from None
     assert emitted == total, "every item is answered"
     return [slot for slot in slots if slot is not None]
 
@@ -280,31 +321,3 @@ def default_jobs() -> int:
 
 
 # -- progress --------------------------------------------------------------------------
-
-
-def wants_progress(stream: TextIO) -> bool:
-    """A progress bar only on a terminal, and never in CI (``CI`` set), whose logs keep it."""
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("CI")
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, stream: TextIO, *, enabled: bool = True
-                 ) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on ``stream`` where :func:`wants_progress`; yields ``advance(n)``."""
-    if not enabled or not wants_progress(stream) or total == 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    # transient: the bar goes away when done, leaving the terminal to the report. No
-    # redirection: Rich would send what is printed to standard output to the bar's stream.
-    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(file=stream), transient=True, redirect_stdout=False,
-                  redirect_stderr=False) as progress:
-        task = progress.add_task("checking", total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-# -- the report ------------------------------------------------------------------------

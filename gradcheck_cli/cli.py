@@ -16,11 +16,11 @@ import typer
 from typer.core import TyperCommand
 
 from . import __version__
-from .batch import LineOptions
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
-from .dtypes import DType
-from .exit_codes import CHECK_FAILED, OK, USAGE_ERROR
+from .dtypes import DTYPES, DType
+from .exit_codes import CHECK_FAILED, INTERRUPTED, OK, USAGE_ERROR
 from .limits import MAX_ORDER
+from .line_options import LineOptions
 from .render import DEFAULT_FORMAT, OutputFormat
 from .runner import RunOptions, UsageError, run
 from .workers import (
@@ -50,16 +50,19 @@ differences and forward-mode AD are shown beside them and explain a disagreement
   gradcheck "(inp+1)**2" --at "inp=eye(5)" --vjp ones
 
 With --file, each line of the file is a check, 'EXPR @ x=1, y=2' (several '@ point'
-parts allowed; '#' starts a comment). Checks run in parallel worker processes; one that
-runs past --timeout or --memory-limit is stopped and reported, and the rest go on.
+parts allowed; '#' starts a comment; options of that line alone after ';', as in
+'x**3*y @ x=1, y=2 ; order=2, wrt=x'). Checks run in parallel worker processes; one
+that runs past --timeout or --memory-limit is stopped and reported, and the rest go on.
+The table is a row per check, then the full table of each that did not pass.
 
 \b
 Exit codes:
   {OK}  every check passed (warnings allowed)
   {CHECK_FAILED}  a check failed (the answers disagree) or could not be done
   {USAGE_ERROR}  usage error: a bad option, or the expression or a point was refused
-     (with --file: a bad option or a file that cannot be read; a refused line is
-     an error result, exit code {CHECK_FAILED})
+     (with --file: a bad option, or a file that cannot be read or has no checks;
+     a refused line is an error result, exit code {CHECK_FAILED})
+  {INTERRUPTED}  stopped by Ctrl-C; the finished checks are kept
 """
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -120,6 +123,19 @@ def expression_last(args: list[str], params: Sequence[Any], more_names: Sequence
     return [*kept, "--", *moved]
 
 
+def dtype_option(text: str | DType) -> DType:
+    """``--dtype``, any case; anything else is refused with the choices, from :class:`DType`
+    (Typer's own message for an enum reads "Value error, 'float16' is not one of ...")."""
+    if isinstance(text, DType):  # the default
+        return text
+    for choice in DType:
+        if text.strip().lower() == choice.value:
+            return choice
+    choices = f"{', '.join(DTYPES[:-1])} or {DTYPES[-1]}" if len(DTYPES) > 1 else DTYPES[0]
+    raise typer.BadParameter(f"{text!r} is not a dtype that gradcheck computes in; choose "
+                             f"{choices}", param_hint="'--dtype'")
+
+
 @app.command(help=HELP, cls=_ExpressionCommand)
 def main(
     expression: Annotated[str | None, typer.Argument(
@@ -142,7 +158,7 @@ def main(
     )] = 1,
     dtype: Annotated[DType, typer.Option(
         help="Float type of the autograd side (the symbolic side stays exact).",
-        case_sensitive=False)] = DType.FLOAT64,
+        parser=dtype_option, metavar=f"<{'|'.join(DTYPES)}>")] = DType.FLOAT64,
     vjp: Annotated[str | None, typer.Option(
         help="For a tensor output: the vector v of out.backward(v), 'ones' or a list such as "
         "'[1, 0]' (default: the full Jacobian).", show_default=False, metavar="V")] = None,

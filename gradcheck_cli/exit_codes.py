@@ -12,6 +12,8 @@ OK = 0
 CHECK_FAILED = 1
 #: Usage error: a bad option, or an expression or point on the command line was refused.
 USAGE_ERROR = 2
+#: Stopped by Ctrl-C (128 + SIGINT, as shells report it); finished checks are kept.
+INTERRUPTED = 130
 
 
 def exit_code(results: Sequence[CheckResult], *, input_errors_are_usage: bool = True) -> int:

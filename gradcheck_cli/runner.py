@@ -11,25 +11,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .batch import (
-    LineOptions,
+    Interrupted,
     count_checks,
     default_jobs,
     open_input,
     prepare_lines,
-    progress_bar,
     read_lines,
     run_items,
     source_name,
+    unused_wrt,
 )
 from .check import error_result, prepare
 from .check import run as run_check
 from .errors import InputError
-from .exit_codes import USAGE_ERROR, exit_code
+from .exit_codes import INTERRUPTED, USAGE_ERROR, exit_code
+from .line_options import LineOptions
+from .progress import progress
 from .render import DEFAULT_FORMAT, REPORTERS, OutputFormat, Reporter, ReportFile, Style
 from .results import CheckResult
 from .worker import load_check_process, set_up_check_process
@@ -130,6 +134,8 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(f"cannot read {path}: {reason}", param_hint="--file") from None
+    except KeyboardInterrupt:  # Ctrl-C while standard input is read
+        return _interrupted(report, None, [], 0)
     if not any(line.may_check() or line.too_long is not None for line in lines):
         # An empty or mistyped file must not pass CI as "0 checks, all passed".
         name = "standard input" if path == "-" else path
@@ -138,25 +144,100 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
     # A streaming format (jsonl) is written check by check, as each one and all before
     # it are done.
     streaming = reporter.streams
+    streamed = 0  # results written to a streaming report
+    total: int | None = None  # results to come, once the lines are read
+
+    def write_record(result: CheckResult) -> None:
+        nonlocal streamed
+        report.write(reporter.record(result))
+        streamed += 1
 
     try:
         # The workers start importing SymPy and torch while the lines are parsed.
         with WorkerPool(min(jobs, sum(line.may_check() for line in lines)), limits) as pool:
             items = prepare_lines(lines, source_name(path), options)
+            total = count_checks(items)
+            unused = unused_wrt(items, options)
+            if unused:
+                name = "standard input" if path == "-" else path
+                raise UsageError(f"--wrt names {', '.join(unused)}, which no line of {name} has "
+                                 "as a variable (a line without a --wrt variable checks its "
+                                 "value only, so a mistyped --wrt would check no derivative)",
+                                 param_hint="--wrt")
             # Not over a report that streams to the same terminal: they would interleave.
             shown = not (streaming and report.path is None and _isatty(sys.stdout))
-            with progress_bar(count_checks(items), sys.stderr, enabled=shown) as advance:
-                results = run_items(items, pool=pool, on_progress=advance,
-                                    on_result=(lambda r: report.write(reporter.record(r)))
-                                    if streaming else None)
+            with progress(total, sys.stderr, bar=shown) as advance:
+                results = run_items(items, pool=pool, on_settle=advance,
+                                    on_result=write_record if streaming else None)
         report.write(reporter.closing(results) if streaming else
                      reporter.report(results, replace(_report_style(report), summary=not verbose)))
         report.commit()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: the workers are gone by now
+        finished = interrupt.finished if isinstance(interrupt, Interrupted) else []
+        whole = None if streaming else (
+            lambda done: reporter.report(done, replace(_report_style(report), summary=not verbose)))
+        return _interrupted(report, total, finished, streamed, whole)
     except BaseException:
         if not streaming:  # a streamed report keeps its finished checks in PATH.partial
             report.discard()
         raise
     return exit_code(results, input_errors_are_usage=False)
+
+
+
+
+def _interrupted(report: ReportFile, total: int | None, finished: list[CheckResult],
+                 streamed: int, whole: Callable[[list[CheckResult]], str] | None = None) -> int:
+    """After a Ctrl-C: keep what can be kept, say so in one line, return :data:`INTERRUPTED`.
+
+    A streamed report (jsonl) keeps the checks written so far in ``PATH.partial`` (or on
+    standard output); another format given ``--output`` has a report of the ``finished``
+    checks written there (``whole`` makes it). ``PATH`` itself never appears: the run is
+    not complete.
+    """
+    # A second Ctrl-C while this is written changes nothing; then SIGINT is as it was
+    # (a test runner that ran the command in-process stays interruptible).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        _keep_and_say(report, total, finished, streamed, whole)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return INTERRUPTED
+
+
+def _keep_and_say(report: ReportFile, total: int | None, finished: list[CheckResult],
+                  streamed: int, whole: Callable[[list[CheckResult]], str] | None) -> None:
+    if total is None:
+        report.discard()
+        sys.stderr.write("gradcheck: interrupted before any check was run; no report was "
+                         "written\n")
+        return
+    done = f"interrupted with {len(finished)} of {_checks(total)} done"
+    kept = streamed
+    if whole is not None:  # a report written only when complete: write what is finished
+        report.discard()
+        kept = len(finished)
+        if report.path is not None and finished:
+            report.write(whole(finished))
+    where = report.keep() if kept else None
+    if report.path is None and whole is None and kept:
+        where = "standard output"
+    if where is None:
+        hint = " (--output PATH keeps the finished checks in PATH.partial)" if (
+            report.path is None and finished) else ""
+        sys.stderr.write(f"gradcheck: {done}; no report was written{hint}\n")
+    elif whole is None:
+        order = " (those before the first unfinished one)" if kept < len(finished) else ""
+        verb = "has" if where == "standard output" else "keeps"
+        sys.stderr.write(f"gradcheck: {done}; {where} {verb} {_checks(kept)}{order}\n")
+    else:
+        sys.stderr.write(f"gradcheck: {done}; {where} holds a report of them\n")
+
+
+def _checks(count: int) -> str:
+    return f"{count} check{'' if count == 1 else 's'}"
 
 
 def emit(results: Sequence[CheckResult], reporter: Reporter, *, refused: bool = False,

@@ -32,8 +32,10 @@ def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
     """
     set_up_check_process()
     # Interrupts are the supervisor's business; a Ctrl-C must not print a traceback
-    # from every worker.
+    # from every worker. The supervisor starts each worker with SIGINT blocked, so that
+    # none arrives before this line; ignored from now on, it can be unblocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent)
     try:
         _limit_memory(memory_mb)

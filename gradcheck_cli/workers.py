@@ -179,7 +179,14 @@ class WorkerPool:
         process = self.context.Process(target=self.worker, name="gradcheck-worker",
                                        args=(child, self.limits.memory_mb, os.getpid()),
                                        daemon=True)
-        process.start()
+        # The worker inherits this thread's signal mask: with SIGINT blocked, a Ctrl-C
+        # while it imports (before it ignores SIGINT) cannot print a traceback there. Here
+        # it waits, blocked, until the mask is restored.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()  # the worker's end: the parent keeps only its own
         self.workers.append(_Worker(process, parent, time.monotonic()))
 

@@ -14,7 +14,8 @@ class ReportFile:
     With a path, text goes to ``PATH.partial`` and is renamed to ``PATH`` (atomically, on
     the same file system) by :meth:`commit`; nothing ever stands half-written at ``PATH``.
     :meth:`discard` removes the partial file after a failure; a run that is killed keeps
-    it, with everything written so far (for ``jsonl``: every finished check).
+    it, with everything written so far (for ``jsonl``: every finished check), and so does
+    :meth:`keep`, after a Ctrl-C.
     """
 
     def __init__(self, path: str | None) -> None:
@@ -56,9 +57,20 @@ class ReportFile:
         os.replace(self.partial, self.path)
 
     def discard(self) -> None:
-        """Remove the partial file of a failed run."""
+        """Remove the partial file of a failed run (a later :meth:`write` starts a new one)."""
         if self._file is not None:
             self._file.close()
+            self._file = None
         if self.partial is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.partial)
+
+    def keep(self) -> str | None:
+        """Close the partial file and leave it at ``PATH.partial``, for a run that stops
+        before its report is complete (Ctrl-C); that path, or ``None`` where nothing was
+        written to a file."""
+        if self._file is None:
+            return None
+        self._file.close()
+        self._file = None
+        return self.partial
