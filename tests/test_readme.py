@@ -79,3 +79,56 @@ def test_every_relative_link_resolves(page: Path) -> None:
 def test_every_category_is_documented_in_the_table(category: Category) -> None:
     assert re.search(rf"^\|[^\n]*`{category.value}`[^\n]*\|", REFERENCE, flags=re.MULTILINE), \
         f"docs/reference.md has no table row naming {category.value}"
+
+
+# -- examples with their output ------------------------------------------------------------
+
+def _examples() -> list[tuple[str, str, list[str]]]:
+    """Every ``$ gradcheck ...`` in a fenced block of the docs, with the lines shown after
+    it (up to the next ``$`` or the end of the block): (page, command, output)."""
+    found: list[tuple[str, str, list[str]]] = []
+    for page in PAGES:
+        for block in re.findall(r"^```[^\n]*\n(.*?)^```", page.read_text(encoding="utf-8"),
+                                flags=re.M | re.S):
+            command: str | None = None
+            output: list[str] = []
+            for line in [*block.splitlines(), "$"]:
+                if line.startswith("$"):
+                    if command is not None:
+                        found.append((page.name, command, output))
+                    command = line[2:] if line.startswith("$ gradcheck ") else None
+                    output = []
+                else:
+                    output.append(line)
+    return found
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """``expected`` is ``actual``, where a line ``...`` stands for any lines."""
+    if not expected:
+        return not actual
+    if expected[0] == "...":
+        return any(_matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    return bool(actual) and actual[0] == expected[0] and _matches(expected[1:], actual[1:])
+
+
+@pytest.mark.parametrize(("page", "command", "output"), _examples(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_shown_output_is_what_the_command_prints_at_80_columns(
+        page: str, command: str, output: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from gradcheck_cli.cli import app
+
+    monkeypatch.chdir(ROOT)  # the docs' paths (examples.txt) are the repository's
+    arguments = shlex.split(command)[1:]
+    env = {"COLUMNS": "80", "NO_COLOR": "1", "GRADCHECK_PROGRESS_INTERVAL": "0"}
+    result = CliRunner().invoke(app, arguments, env=env, catch_exceptions=False)
+    printed = (result.stdout + result.stderr).rstrip("\n").split("\n")
+    assert _matches(output, printed), "\n".join(printed)
+
+
+def test_the_examples_are_found() -> None:
+    assert {page for page, _, _ in _examples()} >= {"README.md", "reference.md"}

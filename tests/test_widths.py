@@ -93,3 +93,25 @@ def test_a_batch_is_a_row_per_check_and_the_detail_of_what_did_not_pass(
     verbose = _run(["--file", "batch.txt", "--verbose"], 120, monkeypatch)
     assert "x*sqrt(x)  at  x = 4  (batch.txt:2)" in verbose
     assert "line ┃" not in verbose
+
+
+# Values far from 1 in every format: scientific notation, never a run of digits.
+EXTREMES = [
+    ("exp(x)", "x=1e300"),          # the exact value is 10^(4.3e299): beyond float64
+    ("x**2", "x=1e200"),
+    ("1/x", "x=1e-300"),
+    ("x*1e15", "x=123456789.123"),
+    ("exp(-x)", "x=800"),           # 3.7e-348: below float64's smallest subnormal
+]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json", "junit", "github"])
+@pytest.mark.parametrize(("expression", "point"), EXTREMES)
+def test_numbers_at_extremes_are_in_scientific_notation(
+        expression: str, point: str, output_format: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    text = _run([expression, "--at", point, "--format", output_format], 120, monkeypatch)
+    assert not re.search(r"\d{18}", text), text
+    if output_format in ("table", "json"):  # the others show numbers only in messages
+        assert re.search(r"\d\.\d+e[+-]\d+", text), text

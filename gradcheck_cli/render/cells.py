@@ -64,23 +64,28 @@ def inline(value: Value) -> str:
     return "[" + ", ".join(inline(item) for item in value) + "]"
 
 
-def matrix(value: Value, rows: int | None = None) -> str | None:
+def matrix(value: Value, rows: int | None = None, *, upright: bool = False) -> str | None:
     """A tensor as text with a line per row and aligned columns, or ``None`` if too big.
 
     ``rows`` is the number of output elements of a Jacobian (its rows); by default a
-    vector is one row and a tensor of more dimensions has a row per first index.
+    vector is one row (``upright``: one element a line) and a tensor of more dimensions
+    has a row per first index.
     """
     if not isinstance(value, tuple):
         return number(value)
     elements = [number(v) for v in flat(value)]
     shape = shape_of(value)
     if rows is None or rows <= 0 or len(elements) % rows:
-        rows = 1 if len(shape) <= 1 else shape[0]
+        rows = (len(elements) if upright else 1) if len(shape) <= 1 else shape[0]
     columns = len(elements) // rows if rows else 0
     if rows > MAX_ROWS or columns > MAX_COLUMNS:
         return None
     if rows == 1:
         return "[" + ", ".join(elements) + "]"
+    if len(shape) == 1:  # a vector upright: still a vector, an element a line
+        width = max(map(len, elements))
+        return "\n".join(("[" if r == 0 else " ") + e.rjust(width) + ("]" if r == rows - 1 else ",")
+                         for r, e in enumerate(elements))
     grid = [elements[r * columns:(r + 1) * columns] for r in range(rows)]
     widths = [max(len(row[c]) for row in grid) for c in range(columns)]
     lines = [", ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))

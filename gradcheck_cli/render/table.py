@@ -104,7 +104,7 @@ def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
     if result.derivatives:
         parts.extend(partials_renderables(result.derivatives, width, jacobian_rows(result)))
         hessian = hessian_table(result.derivatives)
-        if hessian is not None and _fits(hessian, width):
+        if hessian is not None and _measured_fit(hessian, width):
             parts.append(hessian)
     for label, comparison in _labelled(result):
         if comparison.message:
@@ -182,10 +182,17 @@ def _superscript(number: int) -> str:
     return str(number).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], whole_tensors: bool) -> dict[str, str]:
-    """The text of every column for one partial."""
+#: How tensors are written in a table's cells, from the most telling: a matrix (a vector
+#: as a row), a matrix with a vector upright (an element a line), or by shape alone.
+TENSOR_FORMS = ("rows", "upright", "shape")
+
+
+def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], form: str = "rows"
+           ) -> dict[str, str]:
+    """The text of every column for one partial, tensors in ``form``."""
     def tensor(value: Value) -> str:
-        shown = cells.matrix(value, rows.get(d.wrt)) if whole_tensors else None
+        shown = None if form == "shape" else cells.matrix(value, rows.get(d.wrt),
+                                                          upright=form == "upright")
         return shown if shown is not None else cells.compact(value)
 
     symbolic = tensor(d.symbolic) if d.one_sided is None else \
@@ -202,30 +209,40 @@ def _width(text: str) -> int:
     return max(cell_len(line) for line in text.split("\n"))
 
 
-def _table_width(layout: Layout, rows: list[dict[str, str]]) -> int:
+#: A wrapped formula may take at most this many lines.
+FORMULA_LINES = 3
+
+
+def _fits(layout: Layout, texts: Sequence[dict[str, str]], width: int) -> bool:
+    """Whether ``layout`` fits ``width``, a wrapped formula in at most FORMULA_LINES."""
     total = _GAP * (len(layout.columns) - 1)
+    formula = 0
     for column in layout.columns:
-        natural = max(_width(column), *(_width(row[column]) for row in rows))
+        natural = max(_width(column), *(_width(text[column]) for text in texts))
         if column == "formula" and layout.wrap_formula:
-            natural = min(natural, max(FORMULA_MIN, _width(column)))
-        total += natural
-    return total
+            formula = natural
+        else:
+            total += natural
+    if not formula:
+        return total <= width
+    needed = min(formula, max(FORMULA_MIN, -(-formula // FORMULA_LINES)))
+    return total + needed <= width
 
 
 def choose_layout(derivatives: Sequence[Derivative], width: int,
-                  rows: Mapping[tuple[str, ...], int]) -> tuple[Layout, bool] | None:
-    """The widest layout that fits, and whether tensors are written out whole in it.
+                  rows: Mapping[tuple[str, ...], int]) -> tuple[Layout, str] | None:
+    """The widest layout that fits, and the form of its tensors (:data:`TENSOR_FORMS`):
+    the numbers shown whole come before the columns beside them.
 
     ``None`` when even the narrowest table does not fit: print blocks instead.
     """
-    for whole_tensors in (True, False):
-        texts = [_cells(d, rows, whole_tensors) for d in derivatives]
+    for form in TENSOR_FORMS:
+        texts = [_cells(d, rows, form) for d in derivatives]
+        if form != "rows" and texts == [_cells(d, rows, "rows") for d in derivatives]:
+            continue  # no tensor, or none that this form writes differently
         for layout in LAYOUTS:
-            if layout.wrap_formula and "formula" in layout.columns and not any(
-                    _width(t["formula"]) > FORMULA_MIN for t in texts):
-                continue  # nothing to wrap: the plain layout already said no
-            if _table_width(layout, texts) <= width:
-                return layout, whole_tensors
+            if _fits(layout, texts, width):
+                return layout, form
     return None
 
 
@@ -237,15 +254,15 @@ def partials_renderables(derivatives: Sequence[Derivative], width: int = 120,
     chosen = choose_layout(derivatives, width, rows)
     if chosen is None:
         blocks: list[RenderableType] = [_block(d, rows, width) for d in derivatives]
-        legend = _legend([_cells(d, rows, True) for d in derivatives], rows, False)
+        legend = _legend([_cells(d, rows) for d in derivatives], rows, False)
         return blocks if legend is None else [*blocks, legend]
-    layout, whole_tensors = chosen
-    texts = [_cells(d, rows, whole_tensors) for d in derivatives]
+    layout, form = chosen
+    texts = [_cells(d, rows, form) for d in derivatives]
     parts: list[RenderableType] = [derivative_table(derivatives, texts, layout)]
     if layout.folded:
         parts.extend(_detail_line(d, t, layout.folded, width) for d, t in zip(
             derivatives, texts, strict=True))
-    legend = _legend(texts, rows, whole_tensors)
+    legend = _legend(texts, rows, form != "shape")
     if legend is not None:
         parts.append(legend)
     return parts
@@ -300,7 +317,7 @@ def _legend(texts: Sequence[dict[str, str]], rows: Mapping[tuple[str, ...], int]
 
 def _block(d: Derivative, rows: Mapping[tuple[str, ...], int], width: int) -> RenderableType:
     """One partial as a block: a heading with the verdict, then a line per opinion."""
-    text = _cells(d, rows, whole_tensors=True)
+    text = _cells(d, rows)
     heading = Text(f"{text['partial']}  ")
     heading.append(_MARK[d.status], style=_STYLE[d.status])
     grid = Table.grid(padding=(0, 2), pad_edge=False)
@@ -325,8 +342,8 @@ def _indent(renderable: RenderableType) -> RenderableType:
 
 def hessian_table(derivatives: Sequence[Derivative]) -> Table | None:
     """For second partials: the Hessian, each cell ``symbolic / autograd``."""
-    if not derivatives or any(len(d.wrt) != 2 for d in derivatives):
-        return None
+    if not derivatives or any(len(d.wrt) != 2 or d.shape for d in derivatives):
+        return None  # a tensor's blocks are in the table already, each a matrix
     names = list(dict.fromkeys(name for d in derivatives for name in d.wrt))
     cells_by_pair = {tuple(sorted(d.wrt, key=names.index)): d for d in derivatives}
     table = Table(title="Hessian (symbolic / autograd)", show_edge=False, pad_edge=False,
@@ -346,7 +363,7 @@ def hessian_table(derivatives: Sequence[Derivative]) -> Table | None:
     return table
 
 
-def _fits(renderable: RenderableType, width: int) -> bool:
+def _measured_fit(renderable: RenderableType, width: int) -> bool:
     console = Console(width=10_000, file=io.StringIO())
     return console.measure(renderable).maximum <= width
 
@@ -365,7 +382,7 @@ def render_error(result: CheckResult, *, color: bool = False, width: int = 120) 
     """An input error alone, for standard error."""
     buffer = io.StringIO()
     make_console(buffer, color, width).print(error_renderable(result))
-    return buffer.getvalue()
+    return finish(buffer.getvalue(), color)
 
 
 def make_console(buffer: io.StringIO, color: bool, width: int) -> Console:
