@@ -115,3 +115,29 @@ def test_numbers_at_extremes_are_in_scientific_notation(
     assert not re.search(r"\d{18}", text), text
     if output_format in ("table", "json"):  # the others show numbers only in messages
         assert re.search(r"\d\.\d+e[+-]\d+", text), text
+
+
+# Beyond float64's range the table and JSON still show the exact value's digits.
+# exp(1000) = 1.970071114017046993888879...e434 and GELU(-40) = -40*erfc(40/sqrt 2)/2 =
+# -1.4623574163660...e-348 (both from mpmath at 50 digits, by hand).
+BEYOND = [("exp(x)", "x=1000", "1.97007111402e+434", "1.97007111401705e+434"),
+          ("gelu(x)", "x=-40", "-1.46235741637e-348", "-1.46235741636601e-348")]
+
+
+@pytest.mark.parametrize(("expression", "point", "shown", "text"), BEYOND)
+def test_exact_values_beyond_float64_keep_their_digits(
+        expression: str, point: str, shown: str, text: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import mpmath
+
+    mpmath.mp.dps = 50
+    reference = mpmath.exp(1000) if expression == "exp(x)" else \
+        -40 * mpmath.erfc(40 / mpmath.sqrt(2)) / 2
+    assert mpmath.nstr(reference, 12) == shown
+    assert mpmath.nstr(reference, 15) == text
+    table = _run([expression, "--at", point], 120, monkeypatch)
+    assert f"value  symbolic {shown}" in table
+    document = json.loads(_run([expression, "--at", point, "--format", "json"], 120, monkeypatch))
+    assert document["checks"][0]["value"]["symbolic_text"] == text

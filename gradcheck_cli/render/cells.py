@@ -10,6 +10,7 @@ shape (``8×8 ones``, ``4×16 tensor``), and the reason line names the worst ele
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,32 @@ def flat(value: Any) -> list[float | None]:
 def number(value: float | None) -> str:
     """One number, as everywhere in gradcheck."""
     return fmt(value)
+
+
+def beyond_float64(value: Value, text: str | None) -> str | None:
+    """The exact value as text where float64 cannot hold it (it rounded to 0 or to an
+    infinity), else ``None``: ``-1.46235741636601e-348``, ``10^(4.34294481903252e+299)``."""
+    if text is None or isinstance(value, tuple) or value is None:
+        return None
+    if value != 0 and not math.isinf(value):
+        return None
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:
+        return text if text.startswith("10^(") else None
+    return None if not exact.is_finite() or exact == 0 else text
+
+
+def exact(value: Value, text: str | None) -> str:
+    """An exact value: as a number of 12 significant digits, also beyond float64's range
+    (where the float is 0 or inf and only ``text`` has the digits)."""
+    beyond = beyond_float64(value, text)
+    if beyond is None:
+        return number(value) if not isinstance(value, tuple) else inline(value)
+    try:
+        return format(Decimal(beyond), ".12g")
+    except InvalidOperation:
+        return beyond
 
 
 def diff(value: float | None) -> str:

@@ -48,8 +48,18 @@ def derivative_record(derivative: Derivative) -> dict[str, Any]:
     if derivative.one_sided is not None:
         record["one_sided"] = {"left": number(derivative.one_sided[0]),
                                "right": number(derivative.one_sided[1])}
+    _exact_text(record, derivative)
     _tensor_keys(record, derivative)
     return record
+
+
+def _exact_text(record: dict[str, Any], comparison: Comparison) -> None:
+    # Where float64 cannot hold the exact value (it rounded to 0 or inf): its digits.
+    from .cells import beyond_float64
+
+    text = beyond_float64(comparison.symbolic, comparison.symbolic_text)
+    if text is not None:
+        record["symbolic_text"] = text
 
 
 def _tensor_keys(record: dict[str, Any], comparison: Comparison) -> None:
@@ -65,6 +75,7 @@ def check_record(result: CheckResult) -> dict[str, Any]:
     if result.value is not None:
         value = {"symbolic": number(result.value.symbolic),
                  "autograd": number(result.value.autograd)}
+        _exact_text(value, result.value)
         _tensor_keys(value, result.value)
     return {
         "expression": result.expression,

@@ -116,7 +116,9 @@ def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
 
 def _value_line(value: Comparison, width: int) -> RenderableType:
     mark = Text(_MARK[value.status], style=_STYLE[value.status])
-    return flow(Text("value  "), [Text(f"symbolic {_one_line(value.symbolic)}"),
+    symbolic = _one_line(value.symbolic) if isinstance(value.symbolic, tuple) else \
+        cells.exact(value.symbolic, value.symbolic_text)
+    return flow(Text("value  "), [Text(f"symbolic {symbolic}"),
                                   Text(f"autograd {_one_line(value.autograd)}"), mark], width)
 
 
@@ -195,8 +197,12 @@ def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], form: str = "rows
                                                           upright=form == "upright")
         return shown if shown is not None else cells.compact(value)
 
-    symbolic = tensor(d.symbolic) if d.one_sided is None else \
-        f"{cells.number(d.one_sided[0])} | {cells.number(d.one_sided[1])}"
+    if d.one_sided is not None:
+        symbolic = f"{cells.number(d.one_sided[0])} | {cells.number(d.one_sided[1])}"
+    elif isinstance(d.symbolic, tuple):
+        symbolic = tensor(d.symbolic)
+    else:  # beyond float64's range the exact value is still shown, from its text
+        symbolic = cells.exact(d.symbolic, d.symbolic_text)
     return {
         "partial": _partial_label(d), "formula": d.formula or "-", "symbolic": symbolic,
         "autograd": tensor(d.autograd), "fin. diff": tensor(d.finite_difference),
