@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
+from nested import close
 
 from gradcheck_cli.check import check, prepare
 from gradcheck_cli.errors import InputError
@@ -25,14 +26,6 @@ def only(result, name):
     return found
 
 
-def close(actual, expected, rel=1e-12):
-    """Nested tuples equal element by element, within ``rel`` (relative, at least 1)."""
-    if isinstance(expected, tuple):
-        assert isinstance(actual, tuple) and len(actual) == len(expected), (actual, expected)
-        for a, e in zip(actual, expected, strict=True):
-            close(a, e, rel)
-        return
-    assert abs(actual - expected) <= rel * max(1.0, abs(expected)), (actual, expected)
 
 
 # -- 1. the parser: what an index is ------------------------------------------------------

@@ -15,6 +15,7 @@ import json
 import math
 
 import pytest
+from nested import close
 
 from gradcheck_cli.check import check, prepare
 from gradcheck_cli.errors import InputError
@@ -28,14 +29,6 @@ def block(result, *wrt):
     return found
 
 
-def close(actual, expected, rel=1e-12):
-    """Nested tuples equal element by element, within ``rel`` (relative, at least 1)."""
-    if isinstance(expected, tuple):
-        assert isinstance(actual, tuple) and len(actual) == len(expected), (actual, expected)
-        for a, e in zip(actual, expected, strict=True):
-            close(a, e, rel)
-        return
-    assert abs(actual - expected) <= rel * max(1.0, abs(expected)), (actual, expected)
 
 
 def diag(*values):
