@@ -10,8 +10,8 @@ shape (``8×8 ones``, ``4×16 tensor``), and the reason line names the worst ele
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..compare import fmt
