@@ -29,25 +29,26 @@ Invoke = Callable[..., Result]
 # -- --dtype -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["float16", "bfloat16", "double", "f32", ""])
+@pytest.mark.parametrize("value", ["float8", "int32", "half", "double", "f32", "float128", ""])
 def test_an_unknown_dtype_lists_the_choices_plainly(gradcheck: Invoke, value: str) -> None:
     result = gradcheck("x**2", "--at", "x=1", "--dtype", value)
     assert result.exit_code == 2
     assert result.stdout == ""
     message = " ".join(result.stderr.split())  # as one line, whatever Click wraps
     assert f"Invalid value for '--dtype': {value!r} is not a dtype that gradcheck computes in; " \
-           "choose float64 or float32" in message
+           "choose float64, float32, float16 or bfloat16" in message
     assert "Value error" not in message and "is not one of" not in message
     assert "Traceback" not in result.stderr
 
 
 def test_the_dtype_choices_come_from_the_dtype_list(gradcheck: Invoke) -> None:
-    message = " ".join(gradcheck("x", "--at", "x=1", "--dtype", "float16").stderr.split())
+    assert DTYPES == ("float64", "float32", "float16", "bfloat16")
+    message = " ".join(gradcheck("x", "--at", "x=1", "--dtype", "float8").stderr.split())
     assert all(name in message for name in DTYPES)
     assert f"<{'|'.join(DTYPES)}>" in gradcheck("--help").stdout
 
 
-@pytest.mark.parametrize("value", ["float32", "FLOAT32", "Float32"])
+@pytest.mark.parametrize("value", ["float32", "FLOAT32", "Float32", " float32 "])
 def test_a_dtype_in_any_case_is_taken(gradcheck: Invoke, value: str) -> None:
     result = gradcheck("exp(x)", "--at", "x=1", "--dtype", value, "--format", "json")
     assert result.exit_code == 0, result.stderr
@@ -55,6 +56,27 @@ def test_a_dtype_in_any_case_is_taken(gradcheck: Invoke, value: str) -> None:
     # float32 cannot hold e: autograd's value is the nearest float32, not float64's e.
     autograd = check["value"]["autograd"]
     assert autograd != math.e and abs(autograd - math.e) < 3e-7
+
+
+#: (--dtype as typed, e**2 as the dtype holds it). e**2 = 7.38905609893...; in [4, 8)
+#: float16's spacing is 2**-8 (10 fraction bits) and bfloat16's 2**-5 (7 bits):
+#: 7.38905609893 * 2**8 = 1891.6 -> 1892, and * 2**5 = 236.45 -> 236.
+HALF_E2 = [
+    ("float16", 1892 / 2**8),   # 7.390625
+    ("Float16", 1892 / 2**8),
+    ("bfloat16", 236 / 2**5),   # 7.375
+    ("BFLOAT16", 236 / 2**5),
+]
+
+
+@pytest.mark.parametrize(("value", "held_e"), HALF_E2)
+def test_a_half_dtype_is_taken(gradcheck: Invoke, value: str, held_e: float) -> None:
+    result = gradcheck("exp(x)", "--at", "x=2", "--dtype", value, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (check,) = json.loads(result.stdout)["checks"]
+    assert check["status"] == "pass"
+    assert check["value"]["autograd"] == held_e
+    assert check["derivatives"][0]["autograd"] == held_e
 
 
 # -- no DeprecationWarning noise for library users -------------------------------------------
