@@ -15,7 +15,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 
+from .dtypes import unsupported
 from .errors import InputError
+from .expectations import ExpectLike
+from .impl import ImplLike
 from .request import PointLike, PointsLike, Request, point_of, prepare
 from .results import Category, CheckResult, Status
 
@@ -25,7 +28,9 @@ __all__ = ["PointLike", "PointsLike", "Request", "check", "check_points", "error
 
 def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[str] | None = None,
           rtol: float | None = None, atol: float | None = None, order: int = 1,
-          dtype: str = "float64", vjp: str | None = None) -> CheckResult:
+          dtype: str = "float64", vjp: str | None = None,
+          expect: ExpectLike = None, impl: ImplLike | None = None,
+          args: str | Sequence[str] | None = None, device: str = "cpu") -> CheckResult:
     """Check the derivatives of ``expression`` at one point.
 
     >>> check("5*(x+1)**2", "x=1").derivatives[0].symbolic
@@ -46,27 +51,46 @@ def check(expression: str, at: PointLike | None = None, *, wrt: str | Sequence[s
 
     Input that cannot be checked gives a result with status ``error`` and a category
     such as ``parse_error``; it never raises for bad input.
+
+    ``impl`` checks the caller's own torch code against the exact derivative of
+    ``expression`` (the spec): a callable, or a TARGET such as ``"mypkg.ops:swish"`` or
+    ``"src/ops.py:MySigmoid.apply"``. It is called with one tensor per variable, matched
+    to its parameters by name, or in the order ``args`` gives (``"x,y"``). A callable runs
+    in this process (the library has no time limit to enforce). ``device`` is where
+    torch computes: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    ``expect`` is the caller's own derivative, compared with the exact one (each
+    derivative's ``expected``): a formula such as ``"3*x**2"`` where one variable is
+    differentiated (its ``order``-th derivative), or a mapping ``{"x": "2*x*y", "y": "x**2"}``.
     """
     results = check_points(expression, [] if at is None else [at], wrt=wrt, rtol=rtol, atol=atol,
-                           order=order, dtype=dtype, vjp=vjp)
+                           order=order, dtype=dtype, vjp=vjp, expect=expect, impl=impl,
+                           args=args, device=device)
     return results[0]
 
 
 def check_points(expression: str, points: PointsLike, *,
                  wrt: str | Sequence[str] | None = None, rtol: float | None = None,
                  atol: float | None = None, order: int = 1, dtype: str = "float64",
-                 vjp: str | None = None, source: str | None = None) -> tuple[CheckResult, ...]:
+                 vjp: str | None = None, source: str | None = None,
+                 expect: ExpectLike = None, impl: ImplLike | None = None,
+                 args: str | Sequence[str] | None = None,
+                 device: str = "cpu") -> tuple[CheckResult, ...]:
     """Check ``expression`` at each point; one result per point, in order.
 
     Each point is as :func:`check` takes it. A single point, text (``"x=1"``), a mapping
     or a number, is taken as the one point, not as a sequence of them; a point that is
     ``None`` is refused.
 
-    ``rtol``/``atol`` default by ``dtype`` (float64: 1e-7/1e-12, float32: 1e-5/1e-6).
+    ``rtol``/``atol`` default by ``dtype`` (float64: 1e-7/1e-12, float32: 1e-5/1e-6,
+    float16: 1e-3/1e-5, bfloat16: 1.6e-2/1e-5).
+    ``expect`` (the caller's own derivative) is as :func:`check` takes it, judged at
+    every point.
     """
     try:
         request = prepare(expression, points, wrt=wrt, rtol=rtol, atol=atol, order=order,
-                          dtype=dtype, vjp=vjp, source=source)
+                          dtype=dtype, vjp=vjp, source=source, expect=expect, impl=impl,
+                          args=args, device=device)
     except InputError as error:
         return (error_result(expression, error, source),)
     return run(request)
@@ -97,6 +121,9 @@ def run(request: Request) -> tuple[CheckResult, ...]:
     try:
         return evaluate_request(request)
     except Exception as error:
+        no_kernel = unsupported(error)
+        if no_kernel is not None:  # --dtype float16 with an op torch has no half kernel for
+            return stopped_results(request, Category.BAD_OPTION, no_kernel)
         return stopped_results(request, Category.INTERNAL_ERROR, f"the check could not be completed: "
                                                           f"{type(error).__name__}: {error}")
 

@@ -16,7 +16,13 @@ import typer
 from typer.core import TyperCommand
 
 from . import __version__
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_ATOL, FLOAT32_RTOL
+from .compare import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    FLOAT32_ATOL,
+    FLOAT32_RTOL,
+    HALF_TOLERANCES,
+)
 from .dtypes import DTYPES, DType
 from .exit_codes import CHECK_FAILED, INTERRUPTED, OK, USAGE_ERROR
 from .limits import MAX_ORDER
@@ -148,10 +154,13 @@ def main(
         help="Variables to differentiate by, e.g. x,y (default: all, in order of first use).",
         show_default=False)] = None,
     rtol: Annotated[float | None, typer.Option(
-        help=f"Relative tolerance [default: {DEFAULT_RTOL:g}; {FLOAT32_RTOL:g} with float32].",
+        help=f"Relative tolerance [default: {DEFAULT_RTOL:g}; {FLOAT32_RTOL:g} with float32; "
+             f"{HALF_TOLERANCES['float16'][0]:g} with float16, "
+             f"{HALF_TOLERANCES['bfloat16'][0]:g} with bfloat16].",
         show_default=False)] = None,
     atol: Annotated[float | None, typer.Option(
-        help=f"Absolute tolerance [default: {DEFAULT_ATOL:g}; {FLOAT32_ATOL:g} with float32].",
+        help=f"Absolute tolerance [default: {DEFAULT_ATOL:g}; {FLOAT32_ATOL:g} with float32; "
+             f"{HALF_TOLERANCES['float16'][1]:g} with float16 and bfloat16].",
         show_default=False)] = None,
     order: Annotated[int, typer.Option(
         help=f"Derivative order: all N-th partials (1 to {MAX_ORDER}); 2 shows the Hessian."
@@ -162,6 +171,22 @@ def main(
     vjp: Annotated[str | None, typer.Option(
         help="For a tensor output: the vector v of out.backward(v), 'ones' or a list such as "
         "'[1, 0]' (default: the full Jacobian).", show_default=False, metavar="V")] = None,
+    expect: Annotated[list[str] | None, typer.Option(
+        "--expect", help="Your own derivative, compared with the exact one: FORMULA (one "
+        "variable; with --order N its N-th derivative) or VAR=FORMULA. Repeat for several "
+        "variables.", show_default=False, metavar="[VAR=]FORMULA")] = None,
+    impl: Annotated[str | None, typer.Option(
+        "--impl", help="Check your own torch code against the exact derivative of the "
+        "expression: package.module:function or path/to/file.py:function (e.g. "
+        "MySigmoid.apply); called with one tensor per variable, matched by parameter name.",
+        show_default=False, metavar="TARGET")] = None,
+    args: Annotated[str | None, typer.Option(
+        "--args", help="With --impl: the variables in the function's positional order, "
+        "e.g. x,y (default: matched by parameter name).", show_default=False,
+        metavar="X,Y")] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help="Where torch computes: cpu, cuda, cuda:N or mps.",
+        metavar="DEVICE")] = "cpu",
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="Output format.", case_sensitive=False)] = DEFAULT_FORMAT,
     file: Annotated[str | None, typer.Option(
@@ -199,7 +224,8 @@ def main(
     what = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp)
     options = RunOptions(expression=expression, at=tuple(at or ()), file=file, check=what,
                          output_format=output_format, output=output, jobs=jobs,
-                         timeout=timeout, memory_limit=memory_limit, verbose=verbose)
+                         timeout=timeout, memory_limit=memory_limit, verbose=verbose,
+                         expect=tuple(expect or ()), impl=impl, args=args, device=device)
     try:
         code = run(options)
     except UsageError as error:

@@ -12,12 +12,13 @@ import itertools
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from .compare import Tolerance, default_tolerance
 from .dtypes import DTYPES
 from .errors import InputError
+from .expectations import Expectation, ExpectLike, expectations
 from .functions import CONSTANTS, FUNCTIONS
 from .limits import MAX_DEPTH, MAX_EXPRESSION_LENGTH, MAX_ORDER, MAX_PARTIALS, MAX_TENSOR_ELEMENTS
 from .parse import (
@@ -61,6 +62,16 @@ class Request:
     #: For a tensor output: the vector of the vector-Jacobian product, ``"ones"`` for
     #: ``ones_like(output)``; ``None`` for the full Jacobian.
     vjp: Assignment | str | None = None
+    #: ``--impl``: the user's function, as a TARGET string (picklable: a worker resolves
+    #: it again) or, from the library, the callable itself; ``None``: the expression.
+    impl: Any = None
+    #: The spec's variables in the function's positional order (``--args``, or matched by
+    #: parameter name when the request was prepared).
+    impl_args: tuple[str, ...] | None = None
+    #: Where torch computes: cpu, cuda, cuda:N or mps.
+    device: str = "cpu"
+    #: The user's own derivatives (``--expect``), at most one per partial.
+    expect: tuple[Expectation, ...] = ()
 
     @property
     def has_tensors(self) -> bool:
@@ -76,8 +87,14 @@ class Request:
 def prepare(expression: str, points: PointsLike, *,
             wrt: str | Sequence[str] | None = None, rtol: float | None = None,
             atol: float | None = None, order: int = 1, dtype: str = "float64",
-            vjp: str | None = None, source: str | None = None) -> Request:
-    """Parse and validate everything; raise :class:`InputError` on the first problem."""
+            vjp: str | None = None, source: str | None = None, impl: Any = None,
+            args: str | Sequence[str] | None = None, device: str = "cpu",
+            expect: ExpectLike = None) -> Request:
+    """Parse and validate everything; raise :class:`InputError` on the first problem.
+
+    With ``impl`` (a TARGET or a callable) the user's code is imported and matched to the
+    variables here, so that a target that cannot be used is refused before anything runs.
+    """
     if not isinstance(expression, str):
         raise InputError(Category.BAD_OPTION, f"the expression must be text such as \"x**2\", not "
                          f"{type(expression).__name__} {expression!r:.60}")
@@ -120,10 +137,23 @@ def prepare(expression: str, points: PointsLike, *,
     vector: Assignment | str | None = None
     if vjp is not None:
         vector = "ones" if vjp.strip() == "ones" else parse_value("vjp", vjp)
+    impl_args: tuple[str, ...] | None = None
+    if impl is not None:
+        from .impl import resolve  # imports the user's code: only with --impl
+        impl_args = resolve(impl, variables, args).order
+    elif args is not None:
+        raise InputError(Category.BAD_OPTION, "--args gives the order of --impl's parameters; "
+                         "it needs --impl")
+    from .impl import check_device
+    device = check_device(device)
     request = Request(parsed, assignments, _wrt(wrt, variables), tolerance, source, order, dtype,
-                      vector)
+                      vector, impl, impl_args, device)
     _check_shapes(request)
     _check_partials(request)
+    if expect is not None:
+        request = replace(request, expect=expectations(
+            expect, variables=variables, wrt=request.wrt, order=order,
+            has_tensors=request.has_tensors))
     return request
 
 

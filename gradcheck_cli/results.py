@@ -58,9 +58,17 @@ class Category(str, Enum):
     ROUNDED_POINT = "rounded_point"              # the dtype cannot hold the point
     ROUNDED_LITERAL = "rounded_literal"          # float64 cannot hold a literal
     UNDEFINED = "undefined"                      # no value and no limit
-    ROUNDING = "rounding"                        # float32 rounding; float64 agrees
+    ROUNDING = "rounding"                        # float32/16, bfloat16 rounding; float64 agrees
     FORWARD_REVERSE_MISMATCH = "forward_reverse_mismatch"
+    EXPECTED_MISMATCH = "expected_mismatch"      # --expect differs from the exact derivative
+    EXPECTED_NOT_EQUIVALENT = "expected_not_equivalent"  # --expect agrees here only
     SHAPE_ERROR = "shape_error"                  # tensor shapes that do not fit together
+    # --impl: the user's own torch code against the exact derivative of the spec.
+    IMPL_VALUE_MISMATCH = "impl_value_mismatch"  # it computes another function
+    IMPL_BACKWARD_MISMATCH = "impl_backward_mismatch"  # right value, wrong backward
+    NO_GRADIENT = "no_gradient"                  # a variable does not reach its output
+    IMPL_ERROR = "impl_error"                    # it raised
+    IMPL_BAD_OUTPUT = "impl_bad_output"          # not a real floating tensor of usable shape
     # Refused input (exit code 2 on the command line): INPUT_CATEGORIES.
     PARSE_ERROR = "parse_error"
     LIMIT = "limit"
@@ -118,6 +126,26 @@ class Comparison:
     shape: tuple[int, ...] | None = None
     #: For tensors: the element the verdict and message are about, e.g. ``x[1]``.
     worst_element: str | None = None
+    #: With ``--impl``: what torch computes for the spec as written (the fifth opinion).
+    spec_autograd: Value = None
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The user's own derivative (``--expect``) against the exact one."""
+
+    #: The formula as the user wrote it.
+    formula: str
+    #: Its exact value at the point, rounded to float64 (``None`` where it has no real value).
+    value: float | None
+    status: Status
+    category: Category
+    #: Whether it is the same function as the exact derivative (``None``: not settled).
+    equivalent: bool | None
+    message: str | None = None
+    #: How ``equivalent`` was established: ``symbolic``, ``numeric at 20 random points``,
+    #: ``differs at the point`` or ``differs at x=3``.
+    proof: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +158,11 @@ class Derivative(Comparison):
     finite_difference: Value = None
     #: Forward-mode AD (first partials only; None otherwise or where unsupported).
     forward_mode: float | None = None
+    #: Why forward mode has no value, where that is worth saying ("forward mode not
+    #: supported by this Function").
+    forward_note: str | None = None
+    #: The user's own derivative (``--expect``), compared with the exact one.
+    expected: Expected | None = None
 
 
 @dataclass(frozen=True)
@@ -147,13 +180,15 @@ class CheckResult:
     #: For input errors: the text the column refers to, and the 1-based column.
     error_text: str | None = None
     column: int | None = None
+    #: With ``--impl``: the TARGET, or the callable's qualified name.
+    impl: str | None = None
 
     @classmethod
     def rolled_up(cls, expression: str, point: tuple[tuple[str, Value], ...],
                   value: Comparison, derivatives: tuple[Derivative, ...],
                   source: str | None) -> CheckResult:
         """The check's verdict is its worst comparison's, with that one's reason."""
-        summary = worst([value, *derivatives])
+        summary = worst([value, *derivatives, *expected_verdicts(derivatives)])
         assert summary is not None
         failing = summary.status is not Status.PASS
         return cls(expression=expression, point=point, status=summary.status,
@@ -202,9 +237,14 @@ class Summary:
                 "fail": self.failed, "error": self.errored}
 
 
-def worst(comparisons: Iterable[Comparison]) -> Comparison | None:
+def expected_verdicts(derivatives: Iterable[Derivative]) -> list[Expected]:
+    """The ``--expect`` comparisons of some derivatives, for the check's verdict."""
+    return [d.expected for d in derivatives if d.expected is not None]
+
+
+def worst(comparisons: Iterable[Comparison | Expected]) -> Comparison | Expected | None:
     """The comparison with the worst status (the first of equals), if any."""
-    found: Comparison | None = None
+    found: Comparison | Expected | None = None
     for comparison in comparisons:
         if found is None or comparison.status.rank > found.status.rank:
             found = comparison

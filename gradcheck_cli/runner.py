@@ -72,6 +72,13 @@ class RunOptions:
     memory_limit: int | None = None
     #: A batch's table shows every check's full table, not a row per check.
     verbose: bool = False
+    #: The user's own derivatives (--expect): a single check only.
+    expect: tuple[str, ...] = ()
+    #: The user's own torch code (--impl TARGET), its parameters' order (--args x,y), and
+    #: where torch computes (--device): a single check only.
+    impl: str | None = None
+    args: str | None = None
+    device: str = "cpu"
 
 
 def run(options: RunOptions) -> int:
@@ -88,6 +95,16 @@ def run(options: RunOptions) -> int:
         if at:
             raise UsageError("--at gives the points of a single expression; with --file, each "
                              "line gives its own after '@' (x**2 @ x=3)", param_hint="--at")
+        if options.expect:
+            raise UsageError("--expect applies to a single expression, not to the lines of "
+                             "--file", param_hint="--expect")
+        if options.impl is not None:
+            # A check file is data: a line can never name code to import.
+            raise UsageError("--impl applies to a single expression; a line of --file cannot "
+                             "name code to run", param_hint="--impl")
+        if options.args is not None or options.device.strip().lower() != "cpu":
+            raise UsageError("--args and --device apply to a single expression, not to the "
+                             "lines of --file", param_hint="--device")
         limits = _limits(timeout, memory_limit)
         return check_file(file, options.check, REPORTERS[output_format], report,
                           jobs=jobs or default_jobs(), limits=limits, verbose=options.verbose)
@@ -103,7 +120,8 @@ def run(options: RunOptions) -> int:
                          "gradcheck --help", param_hint="EXPRESSION")
     try:
         request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol, order=order,
-                          dtype=dtype, vjp=vjp)
+                          dtype=dtype, vjp=vjp, expect=list(options.expect) or None,
+                          impl=options.impl, args=options.args, device=options.device)
     except InputError as error:
         refused = error_result(expression, error)
         emit([refused], REPORTERS[output_format], refused=True, report=report)

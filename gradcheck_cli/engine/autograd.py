@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
+import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,13 +64,115 @@ def as_dtype(value: float, dtype_name: str) -> float:
     return float(torch.tensor(value, dtype=DTYPES[dtype_name]))
 
 
-def leaves(point: Mapping[str, float], wrt: tuple[str, ...], dtype: torch.dtype
-           ) -> dict[str, torch.Tensor]:
+def leaves(point: Mapping[str, float], wrt: tuple[str, ...], dtype: torch.dtype,
+           device: str = "cpu") -> dict[str, torch.Tensor]:
     """One leaf tensor per variable; those in ``wrt`` require grad."""
     return {
-        name: torch.tensor(value, dtype=dtype, requires_grad=name in wrt)
+        name: torch.tensor(value, dtype=dtype, device=device, requires_grad=name in wrt)
         for name, value in point.items()
     }
+
+
+class ImplError(Exception):
+    """The user's function raised (``impl_error``) or returned something that cannot be
+    checked (``impl_bad_output``): the check's result says which, and why."""
+
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+
+
+#: Frames of these trees are gradcheck's or torch's, never the user's.
+_NOT_USER = (os.path.dirname(os.path.dirname(torch.__file__ or "")) + os.sep + "torch" + os.sep,
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+
+
+def user_frames(error: BaseException) -> list[str]:
+    """The frames of ``error``'s traceback in the user's code, as ``file:line in name``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [f"{_shown_path(frame.filename)}:{frame.lineno} in {frame.name}" for frame in frames
+            if not os.path.abspath(frame.filename).startswith(_NOT_USER)]
+
+
+def _shown_path(filename: str) -> str:
+    """A path under the current directory as relative to it, as the user wrote it."""
+    relative = os.path.relpath(filename) if os.path.isabs(filename) else filename
+    return filename if relative.startswith("..") else relative
+
+
+@dataclass(frozen=True)
+class Impl:
+    """The user's function, called with the input tensors in ``order``.
+
+    ``shape`` is the shape its output must have: the spec's (a one-element output of a
+    scalar spec is taken as the scalar).
+    """
+
+    function: Callable[..., Any]
+    order: tuple[str, ...]
+    name: str
+    shape: tuple[int, ...] = ()
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        try:
+            output = self.function(*[inputs[name] for name in self.order])
+        except Exception as error:
+            frames = user_frames(error)
+            where = f" (at {' -> '.join(frames)})" if frames else ""
+            raise ImplError("impl_error", f"{self.name} raised {type(error).__name__}: "
+                              f"{error}{where}") from error
+        return self._checked(output)
+
+    def _checked(self, output: Any) -> torch.Tensor:
+        said = f"{self.name} returned"
+        if not isinstance(output, torch.Tensor):
+            raise ImplError("impl_bad_output", f"{said} {type(output).__name__} "
+                              f"{_short(output)}, not a torch.Tensor")
+        if output.is_complex():
+            raise ImplError("impl_bad_output", f"{said} a complex tensor ({output.dtype}); "
+                              "gradcheck checks real functions")
+        if not output.is_floating_point():
+            raise ImplError("impl_bad_output", f"{said} a tensor of {output.dtype}, which "
+                              "carries no gradient: return a floating-point tensor")
+        shape = tuple(output.shape)
+        if shape != self.shape:
+            if self.shape == () and output.numel() == 1:
+                return output.reshape(())
+            raise ImplError("impl_bad_output", f"{said} a tensor of shape {shape}, but the "
+                              f"expression's value has shape {self.shape}")
+        return output
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass(frozen=True)
+class Side:
+    """The torch side of a check: input tensors in, the output tensor out.
+
+    Either the expression as written (``tree``), or the user's function (``impl``); and
+    where its tensors live (``device``). Reverse mode, forward mode, finite differences
+    and the tensor path all compute through it.
+    """
+
+    tree: Node | None = None
+    impl: Impl | None = None
+    device: str = "cpu"
+
+    def __call__(self, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
+                 duals: _Duals | None = None) -> torch.Tensor:
+        if self.impl is not None:
+            return self.impl(inputs)
+        assert self.tree is not None
+        return evaluate(self.tree, inputs, dtype, duals)
+
+
+def as_side(source: Node | Side) -> Side:
+    """A tree is the expression as written, on the CPU."""
+    return source if isinstance(source, Side) else Side(tree=source)
 
 
 @dataclass(frozen=True)
@@ -90,7 +194,7 @@ class _Duals:
 
     def constant(self, value: Any) -> Any:
         tensor = value if isinstance(value, torch.Tensor) else \
-            torch.tensor(value, dtype=self.zero.dtype)
+            torch.tensor(value, dtype=self.zero.dtype, device=self.zero.device)
         if not bool(torch.isfinite(tensor).all()):
             # 0 * inf is nan: an infinite constant takes no tangent (the slow path).
             return tensor
@@ -111,17 +215,25 @@ def _independent(tree: Node, name: str) -> frozenset[int]:
     return frozenset(found)
 
 
-def evaluate(tree: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
+def evaluate(tree: Node | Side, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
              duals: _Duals | None = None) -> torch.Tensor:
     """The torch value of a tree, built node by node as the text is written.
 
     Numbers stay Python numbers, as in a user's code (forward mode aside).
     """
+    if isinstance(tree, Side):
+        return tree(inputs, dtype, duals)
     result = _build(tree, inputs, dtype, duals)
-    return result if isinstance(result, torch.Tensor) else torch.tensor(result, dtype=dtype)
+    return result if isinstance(result, torch.Tensor) else \
+        torch.tensor(result, dtype=dtype, device=_device(inputs))
 
 
-def reverse_mode(tree: Node, point: Mapping[str, float], partials: list[Partial],
+def _device(inputs: Mapping[str, torch.Tensor]) -> torch.device | None:
+    """Where the inputs live: a literal made a tensor goes there too (``--device``)."""
+    return next(iter(inputs.values())).device if inputs else None
+
+
+def reverse_mode(tree: Node | Side, point: Mapping[str, float], partials: list[Partial],
                  dtype_name: str = "float64") -> AutogradResult:
     """Value and partials by ``torch.autograd.grad``, reverse over reverse for order > 1.
 
@@ -130,9 +242,10 @@ def reverse_mode(tree: Node, point: Mapping[str, float], partials: list[Partial]
     with ``create_graph=True``.
     """
     dtype = DTYPES[dtype_name]
+    side = as_side(tree)
     wrt = tuple(dict.fromkeys(name for partial in partials for name in partial))
-    inputs = leaves(point, wrt, dtype)
-    output = evaluate(tree, inputs, dtype)
+    inputs = leaves(point, wrt, dtype, side.device)
+    output = side(inputs, dtype)
     order = max((len(p) for p in partials), default=0)
     known: dict[Partial, torch.Tensor | None] = {(): output}
     for level in range(order):
@@ -144,8 +257,7 @@ def reverse_mode(tree: Node, point: Mapping[str, float], partials: list[Partial]
                 known.update({(*prefix, name): None for name in names})
                 continue
             # Sibling partials share the graph above them, so it must outlive each call.
-            found = torch.autograd.grad(tensor, [inputs[n] for n in names], allow_unused=True,
-                                        create_graph=level + 1 < order, retain_graph=True)
+            found = _grad(side, tensor, [inputs[n] for n in names], create_graph=level + 1 < order)
             known.update({(*prefix, name): g for name, g in zip(names, found, strict=True)})
     return AutogradResult(
         value=float(output.detach()),
@@ -154,16 +266,42 @@ def reverse_mode(tree: Node, point: Mapping[str, float], partials: list[Partial]
     )
 
 
-def nan_source(tree: Node, point: Mapping[str, float], partial: str,
+def _grad(side: Side, output: torch.Tensor, inputs: list[torch.Tensor], create_graph: bool
+          ) -> tuple[torch.Tensor | None, ...]:
+    """``torch.autograd.grad``; a backward of the user's that raises is ``impl_error``."""
+    try:
+        # Sibling partials share the graph above them, so it must outlive each call.
+        return torch.autograd.grad(output, inputs, allow_unused=True, create_graph=create_graph,
+                                   retain_graph=True)
+    except Exception as error:
+        frames = user_frames(error)
+        if side.impl is None or not frames:
+            raise
+        raise ImplError("impl_error", f"the backward of {side.impl.name} raised "
+                          f"{type(error).__name__}: {error} (at "
+                          f"{' -> '.join(frames)})") from error
+
+
+def grad_fn_name(tree: Node | Side, point: Mapping[str, float], dtype_name: str = "float64"
+                 ) -> str | None:
+    """The name of the output's ``grad_fn`` (``BadSigmoidBackward``), if it has one."""
+    side = as_side(tree)
+    dtype = DTYPES[dtype_name]
+    output = side(leaves(point, tuple(point), dtype, side.device), dtype)
+    return None if output.grad_fn is None else type(output.grad_fn).__name__
+
+
+def nan_source(tree: Node | Side, point: Mapping[str, float], partial: str,
                dtype_name: str = "float64") -> str | None:
     """The backward function that first produces ``nan``, found with anomaly detection."""
     dtype = DTYPES[dtype_name]
-    inputs = leaves(point, (partial,), dtype)
+    side = as_side(tree)
+    inputs = leaves(point, (partial,), dtype, side.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # anomaly mode warns with a traceback of its own
         try:
             with torch.autograd.detect_anomaly():
-                output = evaluate(tree, inputs, dtype)
+                output = side(inputs, dtype)
                 if output.requires_grad:
                     torch.autograd.grad(output, [inputs[partial]], allow_unused=True)
         except RuntimeError as error:
@@ -172,19 +310,24 @@ def nan_source(tree: Node, point: Mapping[str, float], partial: str,
     return None
 
 
-def forward_mode(tree: Node, point: Mapping[str, float], name: str,
+def forward_mode(tree: Node | Side, point: Mapping[str, float], name: str,
                  dtype_name: str = "float64") -> float:
     """The first partial in ``name`` by forward-mode AD (dual numbers)."""
     dtype = DTYPES[dtype_name]
-    plain = {n: torch.tensor(v, dtype=dtype) for n, v in point.items()}
-    duals = _Duals(plain, torch.zeros((), dtype=dtype), _independent(tree, name))
+    side = as_side(tree)
+    plain = {n: torch.tensor(v, dtype=dtype, device=side.device) for n, v in point.items()}
+    if side.tree is None:  # the user's function: every input given, one of them dual
+        return _tangent(side, plain, name, dtype, None)
+    duals = _Duals(plain, torch.zeros((), dtype=dtype, device=side.device),
+                   _independent(side.tree, name))
+    tree = Side(tree=side.tree, device=side.device)
     fast = _tangent(tree, plain, name, dtype, duals)
     # A zero tangent meeting an infinite value (x*log(y) at y=0, in y) makes 0*inf =
     # nan where torch, given only the one dual input, would not: then ask it that way.
     return _tangent(tree, plain, name, dtype, None) if math.isnan(fast) else fast
 
 
-def _tangent(tree: Node, plain: Mapping[str, torch.Tensor], name: str, dtype: torch.dtype,
+def _tangent(tree: Node | Side, plain: Mapping[str, torch.Tensor], name: str, dtype: torch.dtype,
              duals: _Duals | None) -> float:
     with warnings.catch_warnings(), fwad.dual_level():
         # The first dual number of a process makes torch import its JVP decompositions,
@@ -192,7 +335,8 @@ def _tangent(tree: Node, plain: Mapping[str, torch.Tensor], name: str, dtype: to
         # user's test run; under -W error, no forward mode at all). Torch's own, only:
         # the filters are as they were once this returns.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
-        seeded = fwad.make_dual(plain[name], torch.ones((), dtype=dtype))  # type: ignore[no-untyped-call]
+        seeded = fwad.make_dual(plain[name], torch.ones((), dtype=dtype,  # type: ignore[no-untyped-call]
+                                                        device=plain[name].device))
         inputs = {**plain, name: seeded} if duals is None else {name: seeded}
         tangent = fwad.unpack_dual(evaluate(tree, inputs, dtype, duals)).tangent  # type: ignore[no-untyped-call]
         return 0.0 if tangent is None else float(tangent)
@@ -210,7 +354,7 @@ def step(value: float, order: int, dtype_name: str = "float64") -> float:
     return float((x + h) - x)
 
 
-def finite_difference(tree: Node, point: Mapping[str, float], partial: Partial,
+def finite_difference(tree: Node | Side, point: Mapping[str, float], partial: Partial,
                       dtype_name: str = "float64") -> float:
     """A central finite difference of the torch forward computation.
 
@@ -228,7 +372,7 @@ def finite_difference(tree: Node, point: Mapping[str, float], partial: Partial,
     return total / math.prod(2 * steps[name] for name in partial)
 
 
-def one_sided_differences(tree: Node, point: Mapping[str, float], name: str,
+def one_sided_differences(tree: Node | Side, point: Mapping[str, float], name: str,
                           dtype_name: str = "float64") -> tuple[float, float]:
     """Backward and forward differences ``(f(x) - f(x-h))/h`` and ``(f(x+h) - f(x))/h``."""
     h = step(point[name], 0, dtype_name)  # sqrt(eps): the rule for a one-sided difference
@@ -238,12 +382,14 @@ def one_sided_differences(tree: Node, point: Mapping[str, float], name: str,
     return (here - below) / h, (above - here) / h
 
 
-def forward_value(tree: Node, point: Mapping[str, float], dtype_name: str = "float64") -> float:
+def forward_value(tree: Node | Side, point: Mapping[str, float], dtype_name: str = "float64"
+                  ) -> float:
     """The torch value alone, without a graph."""
     dtype = DTYPES[dtype_name]
+    side = as_side(tree)
     with torch.no_grad():
-        return float(evaluate(tree, {n: torch.tensor(v, dtype=dtype) for n, v in point.items()},
-                              dtype))
+        return float(side({n: torch.tensor(v, dtype=dtype, device=side.device)
+                           for n, v in point.items()}, dtype))
 
 
 def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
@@ -262,7 +408,7 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
     if isinstance(node, Unary):
         operand = _build(node.operand, inputs, dtype, duals)
         if not isinstance(operand, torch.Tensor):
-            operand = torch.tensor(operand, dtype=dtype)
+            operand = torch.tensor(operand, dtype=dtype, device=_device(inputs))
         return -operand if node.op == "-" else operand
     if isinstance(node, Binary):
         left = _build(node.left, inputs, dtype, duals)
@@ -275,7 +421,7 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
         if not isinstance(left, torch.Tensor) and not isinstance(right, torch.Tensor):
             # Two Python numbers: Python's rules (ZeroDivisionError, complex powers)
             # are not torch's, so compute it as torch would.
-            left = torch.tensor(left, dtype=dtype)
+            left = torch.tensor(left, dtype=dtype, device=_device(inputs))
         return BINARY_OPERATORS[node.op](left, right)
     if isinstance(node, Index):
         operand = _build(node.operand, inputs, dtype, duals)
@@ -283,6 +429,6 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
         if error is not None:  # the symbolic side refuses it first; never torch's IndexError
             raise error
         return operand[node.indices]  # a view, as x[0] is in a user's code
-    args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=dtype)
+    args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=dtype, device=_device(inputs))
             for a in (_build(arg, inputs, dtype, duals) for arg in node.args)]
     return FUNCTIONS[node.function].torch(torch, *args)

@@ -164,7 +164,7 @@ def _as_held(value: float) -> str:
     return f"{Decimal(value):.20g}"
 
 
-#: Categories a float64 rerun may explain as float32 rounding; an overflow or an
+#: Categories a float64 rerun may explain as float32, float16 or bfloat16 rounding; an overflow or an
 #: underflow is never "rounding": no tolerance helps there.
 _ROUNDING_EXPLAINS = frozenset({"mismatch", "autograd_nan", "forward_reverse_mismatch"})
 

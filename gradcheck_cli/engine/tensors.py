@@ -22,13 +22,21 @@ import numpy as np
 import sympy as sp
 import torch
 
-from ..compare import Exact, Kind, Verdict, differences, real_value
+from ..compare import (
+    Exact,
+    Kind,
+    Verdict,
+    differences,
+    finite_difference_tolerance,
+    fmt,
+    real_value,
+)
 from ..errors import InputError
 from ..parse import Assignment
 from ..request import Request, order_needs_scalar_output, point_of, vjp_needs_tensor_output
 from ..results import Category, CheckResult, Comparison, Derivative, Status, Value, nested
 from . import autograd, symbolic
-from .evaluate import attempt, written_context
+from .evaluate import attempt, impl_failed, torch_sides, written_context
 from .judge import Entry, Place, judge_entry
 
 
@@ -52,8 +60,12 @@ class _Element:
 def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
     expression = request.expression
     shown = point_of(point)
+    name = None
     try:
+        name = torch_sides(request).impl.name if request.impl is not None else None  # type: ignore[union-attr]
         value, derivatives = _compare_point(request, point)
+    except autograd.ImplError as failure:
+        return impl_failed(request, shown, failure, name or "")
     except _RefusedError as refused:
         return CheckResult(expression=expression.text, point=shown, status=Status.ERROR,
                            category=refused.category, message=refused.message,
@@ -64,8 +76,15 @@ def _run_point(request: Request, point: tuple[Assignment, ...]) -> CheckResult:
                            source=request.source, error_text=refused.text or expression.text,
                            column=refused.column)
     except Exception as error:
-        return CheckResult.broken(expression.text, shown, error, request.source)
-    return CheckResult.rolled_up(expression.text, shown, value, tuple(derivatives), request.source)
+        frames = autograd.user_frames(error) if request.impl is not None else []
+        if frames:  # the user's backward raised, inside torch.autograd.grad
+            return impl_failed(request, shown, autograd.ImplError(
+                "impl_error", f"the backward of {name} raised {type(error).__name__}: {error} "
+                f"(at {' -> '.join(frames)})"), name or "")
+        return replace(CheckResult.broken(expression.text, shown, error, request.source),
+                       impl=name)
+    return replace(CheckResult.rolled_up(expression.text, shown, value, tuple(derivatives),
+                                         request.source), impl=name)
 
 
 class _RefusedError(Exception):
@@ -98,12 +117,15 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
                                      dtype=object).reshape(a.shape) if a.shape
                     else symbolic.to_sympy(a.elements[0], {}) for a in point}
     context = written_context(tree, exact_values, dtype_name)
-    inputs = {a.name: torch.tensor(a.values, dtype=dtype).reshape(a.shape)
-              .requires_grad_(a.name in request.wrt) for a in point}
+    sides = torch_sides(request, tuple(exact_out.shape))
+    side = sides.checked
+    inputs = _inputs(point, request.wrt, dtype, request.device)
     try:
-        output = autograd.evaluate(tree, inputs, dtype)
+        output = side(inputs, dtype)
     except RuntimeError as error:
         raise _RefusedError(Category.SHAPE_ERROR, f"torch refuses the shapes: {error}") from None
+    spec = None if sides.spec is None else _SpecSide(sides.spec, point, request.wrt, dtype,
+                                                     request.device)
 
     place = Place(exact_point, None, request.tolerance, dtype_name, context, lambda: None)
 
@@ -117,7 +139,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
                 for i, (expr, a, label) in enumerate(zip(exprs.ravel(), actual.ravel(), labels,
                                                          strict=True))]
 
-    in_float64 = _Lazy(lambda: _float64_rerun(request, point, vector is not None)
+    in_float64 = _Lazy(lambda: _float64_rerun(request, point, vector is not None, side)
                        if dtype_name != "float64" else None)
 
     out_labels = _labels("out", exact_out.shape)
@@ -125,6 +147,8 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
     value = _summarise(judge_elements("value", exact_out, _array(output), out_labels,
                                       lambda: _part(in_float64.get(), "value")),
                        exact_out.shape, ())
+    if spec is not None:
+        value = _impl_value(replace(value, spec_autograd=spec.value()), side)
     if value.category == Category.DOMAIN:
         place = replace(place, outside_domain=True)
     scalar_out = output.dim() == 0 and vector is None
@@ -142,7 +166,7 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
             raise order_needs_scalar_output(request.expression.text, request.order,
                                             tuple(exact_out.shape))
         return value, _higher_derivatives(request, point, symbols, inputs, output,
-                                          exact_out.item(), judge_elements, in_float64)
+                                          exact_out.item(), judge_elements, in_float64, side)
     derivatives = []
     for name in request.wrt:
         symbol_array = np.asarray(symbols[name], dtype=object)
@@ -168,18 +192,119 @@ def _compare_point(request: Request, point: tuple[Assignment, ...]
         lowers = [(o,) for o in exact_out.ravel() for _ in inner] if jacobian else \
             [(target_expr.item(),)] * len(inner)
         fd = attempt(lambda name=name, shape=shape: _finite_differences(  # type: ignore[misc]
-            request, point, name, vector, shape))
+            request, point, name, vector, shape, side))
         elements = judge_elements(f"derivative in {name}", exprs, computed.reshape(shape), labels,
                                   lambda name=name: _part(in_float64.get(), name),  # type: ignore[misc]
                                   along, lowers)
-        derivatives.append(_summarise(elements, shape, (name,), fd))
+        derivative = _summarise(elements, shape, (name,), fd)
+        if spec is not None:
+            derivative = _impl_derivative(
+                replace(derivative, spec_autograd=attempt(
+                    lambda name=name, shape=shape: spec.derivative(  # type: ignore[misc]
+                        name, grad_outputs, scalar_out or vector is not None, shape))),
+                value, side, _reaches(output, leaf), request, point)
+        derivatives.append(derivative)
     return value, derivatives
+
+
+def _inputs(point: tuple[Assignment, ...], wrt: tuple[str, ...], dtype: torch.dtype,
+            device: str) -> dict[str, torch.Tensor]:
+    """The leaves: one tensor per variable, on the device; those in ``wrt`` require grad."""
+    return {a.name: torch.tensor(a.values, dtype=dtype, device=device).reshape(a.shape)
+            .requires_grad_(a.name in wrt) for a in point}
+
+
+class _SpecSide:
+    """The spec as written in torch, beside the user's function (``spec_autograd``)."""
+
+    def __init__(self, side: autograd.Side, point: tuple[Assignment, ...], wrt: tuple[str, ...],
+                 dtype: torch.dtype, device: str) -> None:
+        self.inputs = _inputs(point, wrt, dtype, device)
+        self.output: torch.Tensor | None = attempt(lambda: side(self.inputs, dtype))
+
+    def value(self) -> Value:
+        if self.output is None:
+            return None
+        return nested([float(v) for v in _array(self.output).ravel()], tuple(self.output.shape))
+
+    def derivative(self, name: str, grad_outputs: torch.Tensor | None, reverse: bool,
+                   shape: tuple[int, ...]) -> Value:
+        if self.output is None:
+            return None
+        output = self.output
+        found = _reverse(output, self.inputs[name], grad_outputs) if reverse \
+            else _jacobian(output, self.inputs[name])
+        return nested([float(v) for v in found.ravel()], shape)
+
+
+def _reaches(output: torch.Tensor, leaf: torch.Tensor) -> bool:
+    """Whether ``leaf`` reaches ``output`` through autograd."""
+    if not output.requires_grad:
+        return False
+    (grad,) = torch.autograd.grad(output.sum(), [leaf], allow_unused=True, retain_graph=True)
+    return grad is not None
+
+
+def _impl_value(value: Derivative, side: autograd.Side) -> Derivative:
+    """The user's function computes another function (``impl_value_mismatch``)."""
+    if value.status is not Status.FAIL or value.category not in (Category.MISMATCH,
+                                                                 Category.ROUNDING):
+        return value
+    assert side.impl is not None
+    where = f" at {value.worst_element}" if value.worst_element else ""
+    message = (f"{side.impl.name} computes another function: its value differs from the exact "
+               f"value of the spec{where} (largest difference {fmt(value.abs_diff)})")
+    spec = value.spec_autograd
+    if spec is not None and value.symbolic is not None:
+        agrees = bool(np.allclose(np.asarray(spec, dtype=float), np.asarray(value.symbolic,
+                                  dtype=float), rtol=1e-7, atol=1e-12, equal_nan=False))
+        message += "; the spec as written in torch " + (
+            "agrees with the exact value" if agrees else "differs too")
+    return replace(value, category=Category.IMPL_VALUE_MISMATCH, message=message)
+
+
+def _impl_derivative(derivative: Derivative, value: Comparison, side: autograd.Side,
+                     reaches: bool, request: Request, point: tuple[Assignment, ...]
+                     ) -> Derivative:
+    """``no_gradient`` and ``impl_backward_mismatch`` for a tensor check."""
+    assert side.impl is not None
+    name = "".join(derivative.wrt)
+    exact = np.asarray(derivative.symbolic, dtype=float)
+    if not reaches and exact.size and bool(np.any(exact != 0)):
+        return replace(derivative, status=Status.FAIL, category=Category.NO_GRADIENT,
+                       message=f"{name} does not reach the output of {side.impl.name} through "
+                       "autograd (a .detach(), .item(), a numpy round trip or torch.no_grad cuts "
+                       "the graph), so autograd gives no gradient, while the exact derivative "
+                       "is not zero")
+    fd = derivative.finite_difference
+    if derivative.status is Status.FAIL and value.status is not Status.FAIL and fd is not None \
+            and derivative.category in (Category.MISMATCH, Category.FORWARD_REVERSE_MISMATCH):
+        tolerance = finite_difference_tolerance(1, request.dtype)
+        fd_array = np.asarray(fd, dtype=float)
+        if fd_array.shape == exact.shape and all(
+                tolerance.close(float(f), float(e)) for f, e in zip(fd_array.ravel(),
+                                                                     exact.ravel(), strict=True)):
+            grad_fn = None
+            try:
+                output = side(_inputs(point, request.wrt, autograd.DTYPES[request.dtype],
+                                      request.device), autograd.DTYPES[request.dtype])
+                grad_fn = None if output.grad_fn is None else type(output.grad_fn).__name__
+            except Exception:  # the name is a courtesy; the verdict stands without it
+                grad_fn = None
+            named = f" (grad_fn {grad_fn})" if grad_fn else ""
+            return replace(derivative, category=Category.IMPL_BACKWARD_MISMATCH,
+                           message=f"the value of {side.impl.name} is right, but its "
+                           f"backward{named} gives another gradient in {name} "
+                           f"({derivative.message}); its own finite differences agree with the "
+                           "exact derivative: the backward is wrong")
+    return derivative
+
 
 
 def _higher_derivatives(request: Request, point: tuple[Assignment, ...], symbols: Mapping[str, Any],
                         inputs: Mapping[str, torch.Tensor], output: torch.Tensor, function: Any,
-                        judge_elements: Callable[..., list[_Element]], in_float64: _Lazy
-                        ) -> list[Derivative]:
+                        judge_elements: Callable[..., list[_Element]], in_float64: _Lazy,
+                        side: autograd.Side | None = None) -> list[Derivative]:
     """Every partial of order 2 and above of a scalar output, a block per multiset of
     variables: the Hessian block of x and y has shape x.shape + y.shape.
 
@@ -204,7 +329,8 @@ def _higher_derivatives(request: Request, point: tuple[Assignment, ...], symbols
         order = len(partial)
         labels = [f"d^{order}/" + "".join(f"d{s}" for s in entry) for entry in entries]
         key = ",".join(partial)
-        fd = attempt(functools.partial(_higher_finite_differences, request, point, partial, shape))
+        fd = attempt(functools.partial(_higher_finite_differences, request, point, partial, shape,
+                                       side))
         elements = judge_elements(
             f"{_ORDINALS.get(order, f'order-{order}')} derivative",
             np.array([exact(entry) for entry in entries], dtype=object).reshape(shape),
@@ -259,14 +385,13 @@ def _rerun_part(rerun: _Lazy, key: str) -> np.ndarray | None:
     return _part(rerun.get(), key)
 
 
-def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool
-                   ) -> dict[str, np.ndarray] | None:
+def _float64_rerun(request: Request, point: tuple[Assignment, ...], vjp: bool,
+                   side: autograd.Side | None = None) -> dict[str, np.ndarray] | None:
     """The value and every gradient or Jacobian again in float64: whether a float32
     difference is rounding."""
     try:
-        inputs = {a.name: torch.tensor(a.values, dtype=torch.float64).reshape(a.shape)
-                  .requires_grad_(a.name in request.wrt) for a in point}
-        output = autograd.evaluate(request.expression.tree, inputs, torch.float64)
+        inputs = _inputs(point, request.wrt, torch.float64, request.device)
+        output = autograd.evaluate(side or request.expression.tree, inputs, torch.float64)
         vector = _vjp_vector(request, output, torch.float64) if vjp else None
         found = {"value": _array(output)}
         if request.order > 1:
@@ -324,7 +449,8 @@ def _vjp_vector(request: Request, output: torch.Tensor, dtype: torch.dtype
                        f"{tuple(output.shape)}: they must match, as for out.backward(v)")
     exact = np.array([symbolic.to_sympy(e, {}) for e in vector.elements],
                      dtype=object).reshape(vector.shape)
-    return torch.tensor(vector.values, dtype=dtype).reshape(vector.shape), exact
+    return torch.tensor(vector.values, dtype=dtype, device=output.device).reshape(vector.shape), \
+        exact
 
 
 def _reverse(output: torch.Tensor, leaf: torch.Tensor, grad_outputs: torch.Tensor | None
@@ -361,7 +487,8 @@ def _reverse_partials(output: torch.Tensor, inputs: Mapping[str, torch.Tensor],
 
 
 def _higher_finite_differences(request: Request, point: tuple[Assignment, ...],
-                               partial: tuple[str, ...], shape: tuple[int, ...]) -> np.ndarray:
+                               partial: tuple[str, ...], shape: tuple[int, ...],
+                               side: autograd.Side | None = None) -> np.ndarray:
     """Central differences of the torch forward computation for a partial of order n,
     entry by entry, as the scalar path takes them (:func:`autograd.finite_difference`):
     the 2**n values at the point moved by +-h along each element of the entry, with
@@ -373,8 +500,9 @@ def _higher_finite_differences(request: Request, point: tuple[Assignment, ...],
 
     def forward(values: Mapping[str, np.ndarray]) -> float:
         with torch.no_grad():
-            tensors = {n: torch.tensor(v, dtype=dtype) for n, v in values.items()}
-            return float(autograd.evaluate(request.expression.tree, tensors, dtype))
+            tensors = {n: torch.tensor(v, dtype=dtype, device=request.device)
+                       for n, v in values.items()}
+            return float(autograd.evaluate(side or request.expression.tree, tensors, dtype))
 
     indices = [list(np.ndindex(*base[name].shape)) for name in partial]
     entries = []
@@ -400,8 +528,8 @@ def _jacobian(output: torch.Tensor, leaf: torch.Tensor) -> np.ndarray:
 
 
 def _finite_differences(request: Request, point: tuple[Assignment, ...], name: str,
-                        vector: tuple[torch.Tensor, Any] | None, shape: tuple[int, ...]
-                        ) -> np.ndarray:
+                        vector: tuple[torch.Tensor, Any] | None, shape: tuple[int, ...],
+                        side: autograd.Side | None = None) -> np.ndarray:
     """Central differences of the torch forward computation, element by element."""
     dtype_name = request.dtype
     dtype = autograd.DTYPES[dtype_name]
@@ -409,8 +537,9 @@ def _finite_differences(request: Request, point: tuple[Assignment, ...], name: s
 
     def forward(values: Mapping[str, np.ndarray]) -> np.ndarray:
         with torch.no_grad():
-            tensors = {n: torch.tensor(v, dtype=dtype) for n, v in values.items()}
-            out = autograd.evaluate(request.expression.tree, tensors, dtype)
+            tensors = {n: torch.tensor(v, dtype=dtype, device=request.device)
+                       for n, v in values.items()}
+            out = autograd.evaluate(side or request.expression.tree, tensors, dtype)
             if vector is not None:
                 out = (out * vector[0]).sum()
             return _array(out)
@@ -439,7 +568,7 @@ def _flat(symbols: Any) -> list[Any]:
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
-    return np.asarray(tensor.detach().to(torch.float64).numpy(), dtype=float)
+    return np.asarray(tensor.detach().to("cpu", torch.float64).numpy(), dtype=float)
 
 
 def _largest(values: list[float | None]) -> float | None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..results import CheckResult, Comparison, Derivative, Summary, Value
+from ..results import CheckResult, Comparison, Derivative, Expected, Summary, Value
 
 #: Bumped only when a key changes meaning or goes away; new keys may appear.
 SCHEMA_VERSION = 1
@@ -50,7 +50,31 @@ def derivative_record(derivative: Derivative) -> dict[str, Any]:
                                "right": number(derivative.one_sided[1])}
     _exact_text(record, derivative)
     _tensor_keys(record, derivative)
+    if derivative.expected is not None:
+        record["expected"] = expected_record(derivative.expected)
+    _impl_keys(record, derivative)
+    if derivative.forward_note is not None:
+        record["forward_mode_note"] = derivative.forward_note
     return record
+
+
+def _impl_keys(record: dict[str, Any], comparison: Comparison | None) -> None:
+    # --impl: the spec as written in torch, beside the user's code (present only then).
+    if comparison is not None and comparison.spec_autograd is not None:
+        record["spec_autograd"] = number(comparison.spec_autograd)
+
+
+def expected_record(expected: Expected) -> dict[str, Any]:
+    """The user's own derivative (``--expect``) against the exact one, as a JSON object."""
+    return {
+        "formula": expected.formula,
+        "value": number(expected.value),
+        "status": expected.status.value,
+        "category": expected.category,
+        "equivalent": expected.equivalent,
+        "proof": expected.proof,
+        "message": expected.message,
+    }
 
 
 def _exact_text(record: dict[str, Any], comparison: Comparison) -> None:
@@ -77,7 +101,7 @@ def check_record(result: CheckResult) -> dict[str, Any]:
                  "autograd": number(result.value.autograd)}
         _exact_text(value, result.value)
         _tensor_keys(value, result.value)
-    return {
+    record: dict[str, Any] = {
         "expression": result.expression,
         "point": {name: number(v) for name, v in result.point},
         "source": result.source,
@@ -87,6 +111,14 @@ def check_record(result: CheckResult) -> dict[str, Any]:
         "value": value,
         "derivatives": [derivative_record(d) for d in result.derivatives],
     }
+    if result.impl is not None:  # --impl: which code was checked, and the spec beside it
+        record["impl"] = result.impl
+        for item in [value, *record["derivatives"]]:
+            if item is not None:
+                item.setdefault("spec_autograd", None)
+        if value is not None and result.value is not None:
+            _impl_keys(value, result.value)
+    return record
 
 
 def summary_record(results: Sequence[CheckResult]) -> dict[str, int]:

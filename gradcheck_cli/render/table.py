@@ -99,6 +99,10 @@ def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
     if result.status is Status.ERROR and result.value is None:
         return Group(header, error_renderable(result))
     parts: list[RenderableType] = [header]
+    if result.impl is not None:  # --impl: autograd, fin. diff and forward are the user's code
+        parts.append(flow(Text("impl   "), [Text(result.impl, style="bold"),
+                                            Text("(autograd, fin. diff and forward are its own)",
+                                                 style="dim")], width))
     if result.value is not None:
         parts.append(_value_line(result.value, width))
     if result.derivatives:
@@ -106,20 +110,50 @@ def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
         hessian = hessian_table(result.derivatives)
         if hessian is not None and _measured_fit(hessian, width):
             parts.append(hessian)
+        parts.extend(_expected_line(d, width) for d in result.derivatives if d.expected)
+        parts.extend(_impl_line(d, width) for d in result.derivatives
+                     if d.spec_autograd is not None or d.forward_note)
     for label, comparison in _labelled(result):
         if comparison.message:
             line = Text(f"{label}: ", style=_STYLE[comparison.status])
             line.append(comparison.message)
             parts.append(_indent(line))  # wrapped lines stay under the first
+    for d in result.derivatives:  # --expect: the reason where it did not pass
+        if d.expected is not None and d.expected.message:
+            line = Text(f"{_partial_label(d)} expected: ", style=_STYLE[d.expected.status])
+            line.append(d.expected.message)
+            parts.append(_indent(line))
     return Group(*parts)
+
+
+def _expected_line(d: Derivative, width: int) -> RenderableType:
+    """``∂/∂x  expected 3*x**2 = 12   ✓ pass   equivalent (symbolic)``."""
+    expected = d.expected
+    assert expected is not None
+    same = {True: "equivalent", False: "not equivalent", None: "equivalence not settled"}
+    items = [Text(f"expected {expected.formula} = {_one_line(expected.value)}"),
+             Text(_MARK[expected.status], style=_STYLE[expected.status]),
+             Text(f"{same[expected.equivalent]} ({expected.proof})" if expected.proof
+                  else same[expected.equivalent])]
+    return flow(Text(f"{_partial_label(d)}  "), items, width)
+
+
+def _impl_line(d: Derivative, width: int) -> RenderableType:
+    """``--impl``: what the spec as written in torch gives, and why forward mode has none."""
+    items = [] if d.spec_autograd is None else [Text(f"spec autograd {_one_line(d.spec_autograd)}")]
+    if d.forward_note:
+        items.append(Text(f"forward: {d.forward_note}"))
+    return flow(Text(f"  {_partial_label(d)}  ", style="dim"), items, width)
 
 
 def _value_line(value: Comparison, width: int) -> RenderableType:
     mark = Text(_MARK[value.status], style=_STYLE[value.status])
     symbolic = _one_line(value.symbolic) if isinstance(value.symbolic, tuple) else \
         cells.exact(value.symbolic, value.symbolic_text)
-    return flow(Text("value  "), [Text(f"symbolic {symbolic}"),
-                                  Text(f"autograd {_one_line(value.autograd)}"), mark], width)
+    items = [Text(f"symbolic {symbolic}"), Text(f"autograd {_one_line(value.autograd)}")]
+    if value.spec_autograd is not None:  # --impl: the spec as written in torch
+        items.append(Text(f"spec autograd {_one_line(value.spec_autograd)}"))
+    return flow(Text("value  "), [*items, mark], width)
 
 
 def flow(prefix: Text, items: Sequence[Text], width: int, gap: str = "   ") -> RenderableType:
@@ -206,7 +240,8 @@ def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], form: str = "rows
     return {
         "partial": _partial_label(d), "formula": d.formula or "-", "symbolic": symbolic,
         "autograd": tensor(d.autograd), "fin. diff": tensor(d.finite_difference),
-        "forward": cells.number(d.forward_mode), "abs diff": cells.diff(d.abs_diff),
+        "forward": "no jvp" if d.forward_note else cells.number(d.forward_mode),
+        "abs diff": cells.diff(d.abs_diff),
         "rel diff": cells.diff(d.rel_diff), "verdict": _MARK[d.status],
     }
 
