@@ -297,7 +297,7 @@ def test_exit_codes(arguments: list[str], code: int) -> None:
 def test_the_table_shows_each_expected_formula_and_the_reason() -> None:
     outcome = invoke("x**3", "--expect", "3*x", "--at", "x=2")
     lines = outcome.stdout.splitlines()
-    assert "∂/∂x  expected 3*x = 6   ✗ fail   not equivalent (differs at the point)" in lines
+    assert "  ∂/∂x  expected 3*x = 6   ✗ fail   not equivalent (differs at the point)" in lines
     assert "  ∂/∂x expected: your derivative in x, 3*x, is 6 here, and the exact one is 12" \
         in lines
 

@@ -132,3 +132,10 @@ def test_shown_output_is_what_the_command_prints_at_80_columns(
 
 def test_the_examples_are_found() -> None:
     assert {page for page, _, _ in _examples()} >= {"README.md", "reference.md"}
+
+
+def test_the_readme_shows_the_example_function_as_it_is_in_its_file() -> None:
+    # The README quotes examples/bad_sigmoid.py, whose output it shows: the two stay one.
+    (block,) = [b for b in re.findall(r"^```python\n(.*?)^```", README, flags=re.M | re.S)
+                if "class BadSigmoid" in b]
+    assert block in (ROOT / "examples" / "bad_sigmoid.py").read_text(encoding="utf-8")

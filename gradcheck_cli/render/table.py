@@ -28,8 +28,10 @@ _MARK = {Status.PASS: "✓ pass", Status.WARN: "! warn", Status.FAIL: "✗ fail"
          Status.ERROR: "✗ error"}
 
 #: Every column of a partial's row, in the order of the widest table.
-COLUMNS = ("partial", "formula", "symbolic", "autograd", "fin. diff", "forward", "abs diff",
-           "rel diff", "verdict")
+COLUMNS = ("partial", "formula", "symbolic", "autograd", "spec autograd", "fin. diff", "forward",
+           "abs diff", "rel diff", "verdict")
+#: Shown only where a check has it (``--impl``: the spec as written in torch).
+OPTIONAL = ("spec autograd",)
 #: A wrapped formula keeps at least this many characters a line.
 FORMULA_MIN = 12
 #: Columns are separated by `` │ ``.
@@ -57,6 +59,9 @@ LAYOUTS = (
     Layout(("partial", "symbolic", "autograd", "abs diff", "rel diff", "verdict")),
     Layout(("partial", "symbolic", "autograd", "verdict")),
 )
+
+#: The forward column of a torch.autograd.Function that has no jvp (``--impl``).
+_NO_JVP = "no jvp"
 
 #: What a ``-`` in a column means, for the legend under a table that shows one.
 _DASH_MEANS = {
@@ -111,8 +116,6 @@ def check_renderable(result: CheckResult, width: int = 120) -> RenderableType:
         if hessian is not None and _measured_fit(hessian, width):
             parts.append(hessian)
         parts.extend(_expected_line(d, width) for d in result.derivatives if d.expected)
-        parts.extend(_impl_line(d, width) for d in result.derivatives
-                     if d.spec_autograd is not None or d.forward_note)
     for label, comparison in _labelled(result):
         if comparison.message:
             line = Text(f"{label}: ", style=_STYLE[comparison.status])
@@ -135,15 +138,7 @@ def _expected_line(d: Derivative, width: int) -> RenderableType:
              Text(_MARK[expected.status], style=_STYLE[expected.status]),
              Text(f"{same[expected.equivalent]} ({expected.proof})" if expected.proof
                   else same[expected.equivalent])]
-    return flow(Text(f"{_partial_label(d)}  "), items, width)
-
-
-def _impl_line(d: Derivative, width: int) -> RenderableType:
-    """``--impl``: what the spec as written in torch gives, and why forward mode has none."""
-    items = [] if d.spec_autograd is None else [Text(f"spec autograd {_one_line(d.spec_autograd)}")]
-    if d.forward_note:
-        items.append(Text(f"forward: {d.forward_note}"))
-    return flow(Text(f"  {_partial_label(d)}  ", style="dim"), items, width)
+    return flow(Text(f"  {_partial_label(d)}  "), items, width)
 
 
 def _value_line(value: Comparison, width: int) -> RenderableType:
@@ -239,8 +234,10 @@ def _cells(d: Derivative, rows: Mapping[tuple[str, ...], int], form: str = "rows
         symbolic = cells.exact(d.symbolic, d.symbolic_text)
     return {
         "partial": _partial_label(d), "formula": d.formula or "-", "symbolic": symbolic,
-        "autograd": tensor(d.autograd), "fin. diff": tensor(d.finite_difference),
-        "forward": "no jvp" if d.forward_note else cells.number(d.forward_mode),
+        "autograd": tensor(d.autograd),
+        "spec autograd": "" if d.spec_autograd is None else tensor(d.spec_autograd),
+        "fin. diff": tensor(d.finite_difference),
+        "forward": _NO_JVP if d.forward_note else cells.number(d.forward_mode),
         "abs diff": cells.diff(d.abs_diff),
         "rel diff": cells.diff(d.rel_diff), "verdict": _MARK[d.status],
     }
@@ -256,9 +253,10 @@ FORMULA_LINES = 3
 
 def _fits(layout: Layout, texts: Sequence[dict[str, str]], width: int) -> bool:
     """Whether ``layout`` fits ``width``, a wrapped formula in at most FORMULA_LINES."""
-    total = _GAP * (len(layout.columns) - 1)
+    columns = shown_columns(layout.columns, texts)
+    total = _GAP * (len(columns) - 1)
     formula = 0
-    for column in layout.columns:
+    for column in columns:
         natural = max(_width(column), *(_width(text[column]) for text in texts))
         if column == "formula" and layout.wrap_formula:
             formula = natural
@@ -268,6 +266,11 @@ def _fits(layout: Layout, texts: Sequence[dict[str, str]], width: int) -> bool:
         return total <= width
     needed = min(formula, max(FORMULA_MIN, -(-formula // FORMULA_LINES)))
     return total + needed <= width
+
+
+def shown_columns(columns: Sequence[str], texts: Sequence[dict[str, str]]) -> tuple[str, ...]:
+    """``columns`` less the optional ones that no partial has."""
+    return tuple(c for c in columns if c not in OPTIONAL or any(t[c] for t in texts))
 
 
 def choose_layout(derivatives: Sequence[Derivative], width: int,
@@ -300,8 +303,9 @@ def partials_renderables(derivatives: Sequence[Derivative], width: int = 120,
     layout, form = chosen
     texts = [_cells(d, rows, form) for d in derivatives]
     parts: list[RenderableType] = [derivative_table(derivatives, texts, layout)]
-    if layout.folded:
-        parts.extend(_detail_line(d, t, layout.folded, width) for d, t in zip(
+    folded = shown_columns(layout.folded, texts)
+    if folded:
+        parts.extend(_detail_line(d, t, folded, width) for d, t in zip(
             derivatives, texts, strict=True))
     legend = _legend(texts, rows, form != "shape")
     if legend is not None:
@@ -313,7 +317,8 @@ def derivative_table(derivatives: Sequence[Derivative], texts: Sequence[dict[str
                      layout: Layout = LAYOUTS[0]) -> Table:
     """A row per partial derivative, with the columns of ``layout``."""
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for column in layout.columns:
+    columns = shown_columns(layout.columns, texts)
+    for column in columns:
         if column == "formula":
             table.add_column(column, overflow="fold", no_wrap=not layout.wrap_formula,
                              min_width=min(FORMULA_MIN, max(_width(t[column]) for t in texts)))
@@ -324,7 +329,7 @@ def derivative_table(derivatives: Sequence[Derivative], texts: Sequence[dict[str
     for d, text in zip(derivatives, texts, strict=True):
         style = _STYLE[d.status] if d.status in (Status.FAIL, Status.ERROR) else None
         table.add_row(*(Text(text[c], style=_STYLE[d.status]) if c == "verdict" else text[c]
-                        for c in layout.columns), style=style)
+                        for c in columns), style=style)
     return table
 
 
@@ -337,7 +342,8 @@ def _detail_line(d: Derivative, text: dict[str, str], folded: Sequence[str], wid
 
     # A "-" is said once, in the legend, not on every line.
     return flow(Text(f"  {text['partial']}  ", style="dim"),
-                [Text(f"{column} {shown(column)}") for column in folded if text[column] != "-"],
+                [Text(f"{column} {shown(column)}") for column in folded
+                 if text[column] not in ("-", "")],
                 width)
 
 
@@ -351,6 +357,9 @@ def _legend(texts: Sequence[dict[str, str]], rows: Mapping[tuple[str, ...], int]
         if any(t[column] == "-" for t in texts):
             dashed.setdefault(meaning, []).append(column)
     notes = [f"{', '.join(columns)}: - = {meaning}" for meaning, columns in dashed.items()]
+    if any(t["forward"] == _NO_JVP for t in texts):
+        notes.append(f"forward: {_NO_JVP} = forward mode not supported by this Function (its "
+                     "jvp is not written), not a failure")
     if rows and whole_tensors and any("\n" in t["autograd"] for t in texts):
         notes.append("a Jacobian has a row per output element")
     return _indent(Text("; ".join(notes), style="dim")) if notes else None
@@ -366,7 +375,7 @@ def _block(d: Derivative, rows: Mapping[tuple[str, ...], int], width: int) -> Re
     grid.add_column(overflow="fold")
     room = width - 2 - max(map(len, COLUMNS)) - 2
     values = {"symbolic": d.symbolic, "autograd": d.autograd, "fin. diff": d.finite_difference}
-    for column in COLUMNS:
+    for column in shown_columns(COLUMNS, [text]):
         if column not in ("partial", "verdict"):
             shown = text[column]
             if _width(shown) > room and isinstance(values.get(column), tuple):
