@@ -214,6 +214,11 @@ def match_parameters(function: Callable[..., Any], variables: tuple[str, ...], n
             return variables
         raise InputError(Category.BAD_OPTION, f"--impl {name}: its parameters cannot be matched to "
                          f"{', '.join(variables)} by name: {hint}")
+    required = [p for p in params if p.kind in positional and p.default is inspect.Parameter.empty]
+    if len(variables) == 1 and len(required) == 1 and variables[0] not in \
+            {p.name for p in params}:
+        # One variable, one parameter to fill: torch.nn.functional.silu(input) for "x*sigmoid(x)".
+        return variables
     order: list[str] = []
     for param in params:
         if param.kind not in positional:

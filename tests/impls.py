@@ -27,6 +27,11 @@ def power_rest(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return x**2 * y
 
 
+def renamed(t: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """t*sigmoid(t): one parameter to fill, named otherwise than the spec's variable."""
+    return t * torch.sigmoid(t)
+
+
 def positional(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a**2*b: names that match no variable, so --args must give the order."""
     return a**2 * b

@@ -347,3 +347,12 @@ def test_cuda_impl_and_expression(dtype: str) -> None:
                   dtype=dtype)
     assert plain.status is Status.PASS, plain.message
     assert math.isclose(plain.derivatives[0].autograd, 3.0, rel_tol=1e-6)  # type: ignore[arg-type]
+
+
+def test_one_variable_and_one_parameter_need_no_names() -> None:
+    # x*sigmoid(x) at 1.5: d/dx = s + x*s*(1 - s) with s = 1/(1 + exp(-1.5)).
+    s = 1 / (1 + math.exp(-1.5))
+    result = check("x*sigmoid(x)", "x=1.5", impl="tests.impls:renamed")
+    (d,) = result.derivatives
+    assert result.status is Status.PASS
+    assert abs(d.autograd - (s + 1.5 * s * (1 - s))) <= 1e-15  # type: ignore[operator]
