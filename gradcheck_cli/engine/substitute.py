@@ -31,13 +31,18 @@ class TooSlowError(Exception):
 
 @contextlib.contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
-    """Raise :class:`TooSlowError` in the block once ``seconds`` have passed, where a timer
-    signal is ours to use: the main thread, no other SIGALRM handler, no timer running.
-    Elsewhere (a library caller's thread, a caller's own alarm) the block runs unbounded.
+    """Raise :class:`TooSlowError` in the block once it has used ``seconds`` of this
+    process's CPU time, where a profiling timer is ours to use: the main thread, no other
+    SIGPROF handler, no timer running. Elsewhere (a library caller's thread, a profiler)
+    the block runs unbounded.
+
+    CPU time, not wall-clock time: on a machine busy with other work a SymPy limit that
+    takes 0.5 s must not run out of a 1 s budget and change a verdict (a jump found on a
+    quiet machine was a forward/reverse mismatch on a loaded one).
     """
     usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None)
-              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+              and signal.getsignal(signal.SIGPROF) in (signal.SIG_DFL, signal.SIG_IGN, None)
+              and signal.getitimer(signal.ITIMER_PROF)[0] == 0)
     if not usable:
         yield
         return
@@ -45,10 +50,10 @@ def time_budget(seconds: float) -> Iterator[None]:
     def expire(signum: int, frame: Any) -> None:
         raise TooSlowError
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
