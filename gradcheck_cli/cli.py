@@ -189,9 +189,10 @@ def main(
         metavar="DEVICE")] = "cpu",
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="Output format.", case_sensitive=False)] = DEFAULT_FORMAT,
-    file: Annotated[str | None, typer.Option(
+    file: Annotated[list[str] | None, typer.Option(
         "--file", help="Check every line of this file ('-': standard input), "
-        "written 'EXPR @ x=1, y=2'.", show_default=False, metavar="PATH")] = None,
+        "written 'EXPR @ x=1, y=2'. Repeat for several files: one report.",
+        show_default=False, metavar="PATH")] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="With --file: worker processes [default: one per core].",
         show_default=False)] = None,
@@ -201,8 +202,9 @@ def main(
         f"worker process, as a line of --file does.", show_default=False,
         metavar="SECONDS")] = None,
     memory_limit: Annotated[int | None, typer.Option(
-        "--memory-limit", min=MIN_MEMORY_MB, help=f"Memory a check's worker may use, in MB, "
-        f"before the check is stopped [default with --file: {DEFAULT_MEMORY_MB}].",
+        "--memory-limit", min=MIN_MEMORY_MB, help=f"Memory a check may use, in MB, on top of "
+        f"what its worker holds with SymPy and torch loaded, before the check is stopped "
+        f"[default with --file: {DEFAULT_MEMORY_MB}].",
         show_default=False, metavar="MB")] = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Write the report to this file instead of standard output; it "
@@ -222,8 +224,8 @@ def main(
         typer.echo(functions_text())
         raise typer.Exit(OK)
     what = LineOptions(wrt=wrt, rtol=rtol, atol=atol, order=order, dtype=dtype.value, vjp=vjp)
-    options = RunOptions(expression=expression, at=tuple(at or ()), file=file, check=what,
-                         output_format=output_format, output=output, jobs=jobs,
+    options = RunOptions(expression=expression, at=tuple(at or ()), files=tuple(file or ()),
+                         check=what, output_format=output_format, output=output, jobs=jobs,
                          timeout=timeout, memory_limit=memory_limit, verbose=verbose,
                          expect=tuple(expect or ()), impl=impl, args=args, device=device)
     try:
@@ -246,10 +248,10 @@ def functions_text() -> str:
     return "\n".join(lines)
 
 
-def run_cli() -> None:
-    """The console-script entry point."""
+def run_cli(args: list[str] | None = None, prog_name: str = "gradcheck") -> None:
+    """The console-script entry point: the command line ``args`` (default: ``sys.argv``)."""
     try:
-        app(prog_name="gradcheck")
+        app(args=args, prog_name=prog_name)
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, as other command-line tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

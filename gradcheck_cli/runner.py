@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from .batch import (
     Interrupted,
+    RawLine,
     count_checks,
     default_jobs,
     open_input,
@@ -61,7 +62,8 @@ class RunOptions:
 
     expression: str | None = None
     at: tuple[str, ...] = ()
-    file: str | None = None
+    #: The check files of a batch (--file, repeatable; ``-``: standard input, once).
+    files: tuple[str, ...] = ()
     #: What to check and how (--wrt, --rtol, --atol, --order, --dtype, --vjp): the same
     #: for a single check and for every line of a file.
     check: LineOptions = field(default_factory=LineOptions)
@@ -83,13 +85,13 @@ class RunOptions:
 
 def run(options: RunOptions) -> int:
     """Run what the options say; write the report; return the exit code."""
-    expression, at, file = options.expression, options.at, options.file
+    expression, at, files = options.expression, options.at, options.files
     wrt, rtol, atol = options.check.wrt, options.check.rtol, options.check.atol
     order, dtype, vjp = options.check.order, options.check.dtype, options.check.vjp
     output_format, jobs = options.output_format, options.jobs
     timeout, memory_limit = options.timeout, options.memory_limit
     report = _report_file(options.output)
-    if file is not None:
+    if files:
         if expression is not None:
             raise UsageError("give an expression or --file, not both", param_hint="--file")
         if at:
@@ -106,8 +108,8 @@ def run(options: RunOptions) -> int:
             raise UsageError("--args and --device apply to a single expression, not to the "
                              "lines of --file", param_hint="--device")
         limits = _limits(timeout, memory_limit)
-        return check_file(file, options.check, REPORTERS[output_format], report,
-                          jobs=jobs or default_jobs(), limits=limits, verbose=options.verbose)
+        return check_files(files, options.check, REPORTERS[output_format], report,
+                           jobs=jobs or default_jobs(), limits=limits, verbose=options.verbose)
     if jobs is not None:
         raise UsageError("--jobs applies only with --file", param_hint="--jobs")
     isolated = timeout is not None or memory_limit is not None
@@ -139,26 +141,34 @@ def run(options: RunOptions) -> int:
     return exit_code(results)
 
 
-def check_file(path: str, options: LineOptions, reporter: Reporter, report: ReportFile,
-               *, jobs: int, limits: Limits, verbose: bool = False) -> int:
-    """Batch mode: read and check every line, write the report, return the exit code."""
+def check_files(paths: Sequence[str], options: LineOptions, reporter: Reporter,
+                report: ReportFile, *, jobs: int, limits: Limits, verbose: bool = False) -> int:
+    """Batch mode: read and check every line of every file (in the order given, each
+    result with its ``path:line``), write one report, return the exit code."""
     try:
         options.validate()  # once for all lines: a bad --rtol is a usage error, not N errors
     except InputError as error:
         raise UsageError(error.message) from None
-    try:
-        with open_input(path) as stream:
-            lines = read_lines(stream)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise UsageError(f"cannot read {path}: {reason}", param_hint="--file") from None
-    except KeyboardInterrupt:  # Ctrl-C while standard input is read
-        return _interrupted(report, None, [], 0)
-    if not any(line.may_check() or line.too_long is not None for line in lines):
-        # An empty or mistyped file must not pass CI as "0 checks, all passed".
-        name = "standard input" if path == "-" else path
-        raise UsageError(f"no checks in {name}: every line is blank or a comment (a check is "
-                         "a line such as 'x**2 @ x=3')", param_hint="--file")
+    if sum(path == "-" for path in paths) > 1:
+        raise UsageError("'-' (standard input) can be given to --file only once",
+                         param_hint="--file")
+    files: list[tuple[str, list[RawLine]]] = []
+    for path in paths:  # every file is read before any worker starts: a bad one is a usage error
+        try:
+            with open_input(path) as stream:
+                lines = read_lines(stream)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise UsageError(f"cannot read {path}: {reason}", param_hint="--file") from None
+        except KeyboardInterrupt:  # Ctrl-C while standard input is read
+            return _interrupted(report, None, [], 0)
+        if not any(line.may_check() or line.too_long is not None for line in lines):
+            # An empty or mistyped file must not pass CI as "0 checks, all passed", alone
+            # or among others (a pre-commit hook given a file emptied by mistake).
+            raise UsageError(f"no checks in {_file_name(path)}: every line is blank or a "
+                             "comment (a check is a line such as 'x**2 @ x=3')",
+                             param_hint="--file")
+        files.append((path, lines))
     # A streaming format (jsonl) is written check by check, as each one and all before
     # it are done.
     streaming = reporter.streams
@@ -172,14 +182,16 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
 
     try:
         # The workers start importing SymPy and torch while the lines are parsed.
-        with WorkerPool(min(jobs, sum(line.may_check() for line in lines)), limits) as pool:
-            items = prepare_lines(lines, source_name(path), options)
+        checks = sum(line.may_check() for _, lines in files for line in lines)
+        with WorkerPool(min(jobs, checks), limits) as pool:
+            items = [item for path, lines in files
+                     for item in prepare_lines(lines, source_name(path), options)]
             total = count_checks(items)
             unused = unused_wrt(items, options)
             if unused:
-                name = "standard input" if path == "-" else path
-                raise UsageError(f"--wrt names {', '.join(unused)}, which no line of {name} has "
-                                 "as a variable (a line without a --wrt variable checks its "
+                names = " or ".join(_file_name(path) for path, _ in files)
+                raise UsageError(f"--wrt names {', '.join(unused)}, which no line of {names} "
+                                 "has as a variable (a line without a --wrt variable checks its "
                                  "value only, so a mistyped --wrt would check no derivative)",
                                  param_hint="--wrt")
             # Not over a report that streams to the same terminal: they would interleave.
@@ -201,6 +213,10 @@ def check_file(path: str, options: LineOptions, reporter: Reporter, report: Repo
         raise
     return exit_code(results, input_errors_are_usage=False)
 
+
+def _file_name(path: str) -> str:
+    """A check file as messages name it."""
+    return "standard input" if path == "-" else path
 
 
 

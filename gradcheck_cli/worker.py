@@ -29,6 +29,10 @@ def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
     Messages out: ``("ready",)`` once the imports are done, ``("done", index, results)``
     per request, ``("fatal", text)`` when it cannot start, ``("memory",)`` just before it
     exits after running out of memory.
+
+    ``memory_mb`` is counted on top of what the worker holds once SymPy and torch are
+    loaded (a CUDA build of torch alone takes over a gigabyte of data segment): the
+    limit is set after the imports, at that footprint plus ``memory_mb``.
     """
     set_up_check_process()
     # Interrupts are the supervisor's business; a Ctrl-C must not print a traceback
@@ -38,12 +42,13 @@ def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent)
     try:
-        _limit_memory(memory_mb)
         load_check_process()
+        footprint = data_segment_bytes()
+        _limit_memory(memory_mb, footprint)
     except BaseException as error:  # anything here means: cannot start
         with contextlib.suppress(OSError):
-            conn.send(("fatal", f"a worker could not load SymPy and torch while starting under "
-                                f"--memory-limit {memory_mb} MB: {type(error).__name__}: {error}"))
+            conn.send(("fatal", f"a worker could not load SymPy and torch while starting: "
+                                f"{type(error).__name__}: {error}"))
         return
     conn.send(("ready",))
     while True:
@@ -114,10 +119,29 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)  # the supervisor died before the line above could take effect
 
 
-def _limit_memory(memory_mb: int) -> None:
+def data_segment_bytes() -> int | None:
+    """The size of this process's data segment, in bytes: what ``RLIMIT_DATA`` counts
+    (``VmData`` of ``/proc/self/status``); ``None`` where there is no ``/proc``."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024  # given in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(memory_mb: int, footprint: int | None) -> None:
+    """Cap the data segment at ``footprint`` (what the imports took) + ``memory_mb``."""
     import resource
 
-    limit = memory_mb * 2**20
+    if footprint is None:
+        # No /proc (macOS): the peak resident size is the nearest measure there is
+        # (ru_maxrss is in bytes on macOS, in KiB on Linux).
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        footprint = peak if sys.platform == "darwin" else peak * 1024
+    limit = footprint + memory_mb * 2**20
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)

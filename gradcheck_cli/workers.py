@@ -12,10 +12,14 @@ signal handler ever runs. A worker that dies on its own (a segfault, ``os._exit`
 replaced too. The line being checked gets an ``error`` result (category ``timeout``,
 ``memory`` or ``crash``) and the other lines go on.
 
-Memory is capped twice: the worker sets ``RLIMIT_DATA`` on itself (``RLIMIT_AS`` would
-break torch's import, which maps large libraries and thread stacks), so that an
-allocation past the cap fails at once; and the supervisor polls the worker's anonymous
-resident memory in ``/proc``, for allocations the limit does not see.
+Memory is capped twice, each time on top of what the worker holds once SymPy and torch
+are loaded (its footprint, measured when it is ready: over a gigabyte of data segment
+with a CUDA build of torch, none of it the check's doing): the worker sets
+``RLIMIT_DATA`` on itself at its footprint plus the cap (``RLIMIT_AS`` would break
+torch's import, which maps large libraries and thread stacks), so that an allocation past
+the cap fails at once; and the supervisor polls the worker's anonymous resident memory in
+``/proc``, for allocations the limit does not see, against the same cap above what it
+was when the worker said it was ready.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ DEFAULT_WORKER: WorkerMain = worker_main
 
 #: Default wall-clock budget of one check, in seconds.
 DEFAULT_TIMEOUT = 10.0
-#: Default memory cap of one worker, in MiB.
+#: Default memory cap of one check, in MiB, on top of what its worker holds after
+#: loading SymPy and torch.
 DEFAULT_MEMORY_MB = 2048
-#: The smallest cap accepted: torch and SymPy need about this much to load and run.
+#: The smallest cap accepted: room for SymPy and torch to run a check.
 MIN_MEMORY_MB = 256
 #: How long a worker may take to import SymPy and torch before it counts as failed.
 STARTUP_TIMEOUT = 120.0
@@ -116,6 +121,9 @@ class _Worker:
     fatal: str | None = None
     #: The largest anonymous resident memory seen while it ran its request, in bytes.
     peak_memory: int = 0
+    #: Its anonymous resident memory when it said it was ready (SymPy and torch loaded):
+    #: the cap counts on top of it.
+    baseline_memory: int = 0
 
 
 class WorkerPool:
@@ -216,8 +224,8 @@ class WorkerPool:
         if not worker.ready:
             self.startup_failures += 1
             self.last_fatal = worker.fatal or (
-                f"a worker process exited while starting ({_exit_reason(worker)}); loading "
-                f"SymPy and torch may need more than --memory-limit {self.limits.memory_mb} MB")
+                f"a worker process exited while loading SymPy and torch "
+                f"({_exit_reason(worker)})")
         if not worker.jobs:
             return
         index = worker.jobs.popleft()
@@ -230,10 +238,12 @@ class WorkerPool:
                        f"stopped (--timeout {self.limits.timeout:g} per point)")
             self.on_done(index, stopped_results(request, Category.TIMEOUT, message))
         elif worker.killed_for == "memory":
-            message = (f"the check used more than {self.limits.memory_mb} MB of memory and was "
-                       f"stopped (--memory-limit)")
+            message = (f"the check used more than {self.limits.memory_mb} MB of memory (beyond "
+                       f"what its worker holds with SymPy and torch loaded) and was stopped "
+                       f"(--memory-limit)")
             self.on_done(index, stopped_results(request, Category.MEMORY, message))
-        elif worker.peak_memory > MEMORY_NEAR_LIMIT * self.limits.memory_mb * 2**20:
+        elif (worker.peak_memory - worker.baseline_memory
+              > MEMORY_NEAR_LIMIT * self.limits.memory_mb * 2**20):
             # Native code that cannot get memory often aborts rather than raising.
             message = (f"the worker process running this check died ({_exit_reason(worker)}) "
                        f"with its memory near the cap of {self.limits.memory_mb} MB "
@@ -321,6 +331,8 @@ class WorkerPool:
         kind = message[0]
         if kind == "ready":
             worker.ready = True
+            # It waits for its first request now: what it holds is the imports' alone.
+            worker.baseline_memory = anonymous_resident_bytes(_pid(worker), self.page_size) or 0
             self.startup_failures = 0
         elif kind == "done":
             _, index, results = message
@@ -355,7 +367,7 @@ class WorkerPool:
         if resident is None:
             return False
         worker.peak_memory = max(worker.peak_memory, resident)
-        return resident > self.limits.memory_mb * 2**20
+        return resident - worker.baseline_memory > self.limits.memory_mb * 2**20
 
 
 def anonymous_resident_bytes(pid: int, page_size: int) -> int | None:

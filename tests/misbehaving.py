@@ -5,6 +5,13 @@ which is the ``gradcheck`` command with :data:`gradcheck_cli.workers.DEFAULT_WOR
 to :func:`worker_main` below. That worker is the real one, except that when a check's
 expression uses one of the variables of :data:`MISBEHAVIOURS`, the check misbehaves as
 named, so that the tests can exercise the supervisor.
+
+With the environment variable :data:`FOOTPRINT_VARIABLE` set to a number of MB, each
+worker also allocates that much, touches it and keeps it, after loading SymPy and torch
+and before it reports ready: the large import footprint of a CUDA build of torch (over a
+gigabyte of data segment), which ``--memory-limit`` must not count against a check.
+With :data:`BROKEN_VARIABLE` set, each worker fails to load SymPy and torch (an
+``ImportError``, as from a broken install), so that no worker ever starts.
 """
 
 from __future__ import annotations
@@ -25,6 +32,13 @@ MISBEHAVIOURS = {
     "gradcheck_test_memory": "memory",      # allocate until stopped
 }
 
+#: The environment variable that gives workers a large import footprint, in MB.
+FOOTPRINT_VARIABLE = "GRADCHECK_TEST_FOOTPRINT_MB"
+#: The environment variable that makes every worker fail to start.
+BROKEN_VARIABLE = "GRADCHECK_TEST_BROKEN_IMPORT"
+#: What a worker given a footprint holds on to, for as long as it lives.
+_BALLAST: list[bytearray] = []
+
 
 def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
     """The real worker's body, whose checks misbehave on the magic variables.
@@ -39,7 +53,26 @@ def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
         return real_run(request)
 
     worker.run = run  # type: ignore[assignment]
+    footprint_mb = int(os.environ.get(FOOTPRINT_VARIABLE, "0"))
+    broken = bool(os.environ.get(BROKEN_VARIABLE))
+    if footprint_mb or broken:
+        real_load = worker.load_check_process
+
+        def load() -> None:
+            if broken:
+                raise ImportError("libtorch_cpu.so: cannot open shared object file")
+            real_load()
+            _BALLAST.append(_resident(footprint_mb * 2**20))
+
+        worker.load_check_process = load  # type: ignore[assignment]
     worker.worker_main(conn, memory_mb, parent)
+
+
+def _resident(size: int) -> bytearray:
+    """``size`` bytes of heap, every page touched so that it is resident."""
+    block = bytearray(size)
+    block[::4096] = b"x" * len(block[::4096])
+    return block
 
 
 def _misbehave(request: Any) -> None:
@@ -63,9 +96,7 @@ def _misbehave(request: Any) -> None:
     if action == "memory":
         hoard = []
         while True:
-            chunk = bytearray(16 * 2**20)
-            chunk[::4096] = b"x" * len(chunk[::4096])  # touch every page: make it resident
-            hoard.append(chunk)
+            hoard.append(_resident(16 * 2**20))
 
 
 if __name__ == "__main__":

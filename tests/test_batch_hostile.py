@@ -53,9 +53,14 @@ HOSTILE: list[tuple[bytes, str, str, int]] = [
 ]
 
 
-def run_batch(path: Path, *args: str, hooks: bool = True, timeout: float = 120
+def run_batch(path: Path, *args: str, hooks: bool = True, timeout: float = 120,
+              footprint_mb: int | None = None, broken: bool = False
               ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if footprint_mb is not None:  # each worker holds this much more after its imports
+        env["GRADCHECK_TEST_FOOTPRINT_MB"] = str(footprint_mb)
+    if broken:  # no worker can load SymPy and torch
+        env["GRADCHECK_TEST_BROKEN_IMPORT"] = "1"
     return subprocess.run([*(GRADCHECK_MISBEHAVING if hooks else GRADCHECK), "--file", str(path),
                            *args],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout,
@@ -138,6 +143,43 @@ def test_a_killed_check_does_not_cost_the_line_queued_behind_it_its_result(tmp_p
     assert [r["derivatives"][0]["autograd"] for r in found if r["status"] == "pass"] == \
         [6.0, 8.0]
     assert summary == {"total": 4, "pass": 2, "warn": 0, "fail": 0, "error": 2}
+
+
+def test_the_memory_limit_counts_on_top_of_a_large_import_footprint(tmp_path: Path) -> None:
+    # A CUDA build of torch holds over a gigabyte after its import: a worker here holds
+    # 600 MB more than its imports, resident, before it is ready. --memory-limit 256 is
+    # room for a check on top of that: the good lines get their real values, and a line
+    # that eats memory is still stopped, and not by a crash.
+    path = tmp_path / "footprint.txt"
+    path.write_text("\n".join(["x**2 @ x=3", MEMORY, "sin(x) @ x=0"]) + "\n")
+    done = run_batch(path, "--format", "jsonl", "--jobs", "1", "--memory-limit", "256",
+                     footprint_mb=600)
+    assert "Traceback" not in done.stderr
+    found, summary = records(done.stdout)
+    assert [(r["status"], r["category"]) for r in found] == \
+        [("pass", "ok"), ("error", "memory"), ("pass", "ok")]
+    assert [(r["value"]["autograd"], r["derivatives"][0]["autograd"])
+            for r in found if r["status"] == "pass"] == [(9.0, 6.0), (0.0, 1.0)]
+    assert "more than 256 MB" in found[1]["message"]
+    assert summary == {"total": 3, "pass": 2, "warn": 0, "fail": 0, "error": 1}
+
+
+def test_workers_that_cannot_start_give_every_check_an_error(tmp_path: Path) -> None:
+    # Every worker fails to load SymPy and torch: after a few tries the checks are
+    # answered with the reason rather than waited for forever.
+    path = tmp_path / "broken.txt"
+    path.write_text("x @ x=1\nx**2 @ x=2\n")
+    done = run_batch(path, "--format", "jsonl", "--jobs", "1", broken=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    found, summary = records(done.stdout)
+    assert [(r["source"].rpartition(":")[2], r["status"], r["category"]) for r in found] == \
+        [("1", "error", "crash"), ("2", "error", "crash")]
+    for record in found:
+        assert record["message"] == (
+            "the check could not be run: a worker could not load SymPy and torch while "
+            "starting: ImportError: libtorch_cpu.so: cannot open shared object file")
+    assert summary == {"total": 2, "pass": 0, "warn": 0, "fail": 0, "error": 2}
 
 
 def _wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes]) -> list[str]:
