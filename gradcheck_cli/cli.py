@@ -25,10 +25,11 @@ from .compare import (
 )
 from .dtypes import DTYPES, DType
 from .exit_codes import CHECK_FAILED, INTERRUPTED, OK, USAGE_ERROR
-from .limits import MAX_ORDER
+from .limits import MAX_ORDER, MAX_SAMPLES, MAX_SWEEP_VARIABLES
 from .line_options import LineOptions
 from .render import DEFAULT_FORMAT, OutputFormat
 from .runner import RunOptions, UsageError, run
+from .sweep import DEFAULT_SAMPLES
 from .workers import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
@@ -187,6 +188,18 @@ def main(
     device: Annotated[str, typer.Option(
         "--device", help="Where torch computes: cpu, cuda, cuda:N or mps.",
         metavar="DEVICE")] = "cpu",
+    sweep: Annotated[list[str] | None, typer.Option(
+        "--sweep", help="Sweep a variable over a range, e.g. x=-1000:1000 (LO and HI constant "
+        "expressions, or -inf/inf: the dtype's finite range); one variable for now (at most "
+        f"{MAX_SWEEP_VARIABLES} will be taken), the others fixed by --at. Reports the regions "
+        "where autograd is wrong, their exact boundaries and bits of error.",
+        show_default=False, metavar="VAR=LO:HI")] = None,
+    samples: Annotated[int | None, typer.Option(
+        "--samples", help=f"With --sweep: how many samples [default: {DEFAULT_SAMPLES:,}; at "
+        f"most {MAX_SAMPLES:,}].", show_default=False, metavar="N")] = None,
+    plot: Annotated[str | None, typer.Option(
+        "--plot", help="With --sweep: plot it to this file (.png, .svg or .pdf; needs the "
+        "'plot' extra, matplotlib).", show_default=False, metavar="FILE")] = None,
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", "-f", help="Output format.", case_sensitive=False)] = DEFAULT_FORMAT,
     file: Annotated[list[str] | None, typer.Option(
@@ -227,7 +240,8 @@ def main(
     options = RunOptions(expression=expression, at=tuple(at or ()), files=tuple(file or ()),
                          check=what, output_format=output_format, output=output, jobs=jobs,
                          timeout=timeout, memory_limit=memory_limit, verbose=verbose,
-                         expect=tuple(expect or ()), impl=impl, args=args, device=device)
+                         expect=tuple(expect or ()), impl=impl, args=args, device=device,
+                         sweep=tuple(sweep or ()), samples=samples, plot=plot)
     try:
         code = run(options)
     except UsageError as error:

@@ -40,3 +40,13 @@ MAX_PARTIALS = 64
 MAX_LINE_BYTES = 65_536
 #: Most points (``@ ...`` parts) on one line.
 MAX_POINTS_PER_LINE = 256
+
+# -- a sweep (--sweep) -------------------------------------------------------------------
+
+#: Most samples of one sweep (``--samples``).
+MAX_SAMPLES = 10_000_000
+#: Most swept variables (``--sweep``, repeated).
+MAX_SWEEP_VARIABLES = 3
+#: Most exact single-point checks one sweep runs (unsettled samples, bisection steps the
+#: vectorised reference cannot settle, and the worst point of each region).
+MAX_EXACT_POINTS = 200

@@ -32,11 +32,12 @@ from .batch import (
 from .check import error_result, prepare
 from .check import run as run_check
 from .errors import InputError
-from .exit_codes import INTERRUPTED, USAGE_ERROR, exit_code
+from .exit_codes import CHECK_FAILED, INTERRUPTED, OK, USAGE_ERROR, exit_code
 from .line_options import LineOptions
 from .progress import progress
 from .render import DEFAULT_FORMAT, REPORTERS, OutputFormat, Reporter, ReportFile, Style
-from .results import CheckResult
+from .results import CheckResult, Status
+from .sweep import SweepResult
 from .worker import load_check_process, set_up_check_process
 from .workers import (
     DEFAULT_MEMORY_MB,
@@ -81,6 +82,11 @@ class RunOptions:
     impl: str | None = None
     args: str | None = None
     device: str = "cpu"
+    #: Sweeps over ranges (--sweep VAR=LO:HI, repeatable) and their samples (--samples).
+    sweep: tuple[str, ...] = ()
+    samples: int | None = None
+    #: With --sweep: a plot of it (.png, .svg, .pdf), written atomically.
+    plot: str | None = None
 
 
 def run(options: RunOptions) -> int:
@@ -107,6 +113,9 @@ def run(options: RunOptions) -> int:
         if options.args is not None or options.device.strip().lower() != "cpu":
             raise UsageError("--args and --device apply to a single expression, not to the "
                              "lines of --file", param_hint="--device")
+        if options.sweep:
+            raise UsageError("--sweep applies to a single expression, not to the lines of "
+                             "--file", param_hint="--sweep")
         limits = _limits(timeout, memory_limit)
         return check_files(files, options.check, REPORTERS[output_format], report,
                            jobs=jobs or default_jobs(), limits=limits, verbose=options.verbose)
@@ -120,6 +129,8 @@ def run(options: RunOptions) -> int:
     if expression.strip().lower() in _HELP_WORDS and not at:
         raise UsageError(f"{expression.strip()!r} is not an expression to check; for help, run "
                          "gradcheck --help", param_hint="EXPRESSION")
+    if options.sweep or options.samples is not None or options.plot is not None:
+        return _sweep(options, expression, report)
     try:
         request = prepare(expression, at or [], wrt=wrt, rtol=rtol, atol=atol, order=order,
                           dtype=dtype, vjp=vjp, expect=list(options.expect) or None,
@@ -139,6 +150,103 @@ def run(options: RunOptions) -> int:
         (results,) = answered
     emit(results, REPORTERS[output_format], report=report)
     return exit_code(results)
+
+
+def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
+    """A sweep over ranges (``--sweep``): vectorised, in this process."""
+    from .render.sweep import render_sweep_json, render_sweep_table
+    from .sweep import prepare_sweep
+
+    if not options.sweep:
+        what = "--plot draws" if options.plot is not None else "--samples is the number of samples of"
+        raise UsageError(f"{what} a sweep: give --sweep too",
+                         param_hint="--plot" if options.plot is not None else "--samples")
+    if options.plot is not None:
+        _check_plot(options.plot)
+    if options.output_format not in (OutputFormat.TABLE, OutputFormat.JSON):
+        raise UsageError("a sweep is reported as --format table or json",
+                         param_hint="--format")
+    if options.timeout is not None or options.memory_limit is not None:
+        raise UsageError("--timeout and --memory-limit do not apply to a sweep (it runs in "
+                         "this process)", param_hint="--sweep")
+    check = options.check
+    try:
+        sweep = prepare_sweep(expression, options.sweep, options.at, samples=options.samples,
+                              dtype=check.dtype, wrt=check.wrt, rtol=check.rtol,
+                              atol=check.atol, order=check.order, vjp=check.vjp,
+                              expect=list(options.expect) or None, impl=options.impl,
+                              args=options.args, device=options.device)
+    except InputError as error:
+        refused = error_result(expression, error)
+        emit([refused], REPORTERS[options.output_format], refused=True, report=report)
+        return USAGE_ERROR
+    set_up_check_process()
+    load_check_process()
+    from .engine.sweep import run_sweep
+
+    try:
+        result = run_sweep(sweep, series=options.plot is not None)
+    except InputError as error:  # --impl: a function that is not elementwise
+        refused = error_result(expression, error)
+        emit([refused], REPORTERS[options.output_format], refused=True, report=report)
+        return USAGE_ERROR
+    except Exception as error:  # a bug, said in one line rather than a traceback
+        sys.stderr.write(f"gradcheck: the sweep could not be completed: "
+                         f"{type(error).__name__}: {error}\n")
+        return CHECK_FAILED
+    if options.plot is not None:
+        _write_plot(options.plot, result)
+    style = _report_style(report)
+    try:
+        report.write(render_sweep_table(result, color=style.color, width=style.width)
+                     if options.output_format is OutputFormat.TABLE else render_sweep_json(result))
+        report.commit()
+    except BaseException:
+        report.discard()
+        raise
+    return CHECK_FAILED if result.status in (Status.FAIL, Status.ERROR) else OK
+
+
+def _check_plot(path: str) -> None:
+    """Refuse a plot that cannot be made before the sweep runs: a suffix other than
+    .png/.svg/.pdf, no matplotlib, a folder that does not exist."""
+    import importlib.util
+
+    from .plot import INSTALL_HINT, plot_format
+
+    try:
+        plot_format(path)
+    except ValueError as error:
+        raise UsageError(str(error), param_hint="--plot") from None
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError(f"--plot needs matplotlib, an optional extra: {INSTALL_HINT}",
+                         param_hint="--plot")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write the plot to {path}: {folder} is not a writable folder",
+                         param_hint="--plot")
+
+
+def _write_plot(path: str, result: SweepResult) -> None:
+    """The 1-D plot of a sweep (gradcheck_cli.plot)."""
+    from .plot import PlotUnavailable, Region, Sweep1D, plot_sweep_1d
+
+    data = result.series
+    (swept,) = result.ranges
+    regions = [Region(r.start[swept.name], r.end[swept.name], str(r.category))
+               for r in result.regions]
+    try:
+        plot_sweep_1d(path, Sweep1D(
+            variable=swept.name, expression=result.expression, dtype=result.dtype,
+            x=data["x"], value_exact=data["value_exact"], value_autograd=data["value_autograd"],
+            derivative_exact=data["derivative_exact"],
+            derivative_autograd=data["derivative_autograd"], bits_error=data["bits"],
+            regions=regions))
+    except PlotUnavailable as error:
+        raise UsageError(str(error), param_hint="--plot") from None
+    except OSError as error:
+        raise UsageError(f"cannot write the plot to {path}: {error.strerror or error}",
+                         param_hint="--plot") from None
 
 
 def check_files(paths: Sequence[str], options: LineOptions, reporter: Reporter,

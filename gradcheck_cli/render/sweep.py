@@ -1,0 +1,153 @@
+"""A sweep's report: the table (summary, regions, sparkline, worst point) and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+from ..results import Status
+from ..sweep import Region, SweepResult
+from .json import SCHEMA_VERSION, check_record, number
+
+#: Eight heights of the sparkline, lowest first.
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(bits: tuple[float, ...], width: int, most: float) -> str:
+    """Bits of error over the range in ``width`` characters: each the largest of its
+    stretch of the range, ``█`` at ``most`` bits (every bit wrong; nan and inf count as
+    that), a space where no sample fell."""
+    if not bits:
+        return ""
+    count = min(width, len(bits))
+    line = []
+    for index in range(count):
+        stretch = bits[index * len(bits) // count:(index + 1) * len(bits) // count] or \
+            (bits[index * len(bits) // count],)
+        known = [b for b in stretch if not math.isnan(b)]
+        if not known:
+            line.append(" ")  # no sample in this stretch of the range
+            continue
+        worst = min(max(known), most)
+        line.append(BARS[int(worst / most * (len(BARS) - 1) + 0.5)])
+    return "".join(line)
+
+
+def _short(value: float) -> str:
+    return f"{value:.15g}"
+
+
+def _boundary_text(region: Region) -> str:
+    if not region.boundary:
+        return "(the range's end)"
+    # Every digit: the two sides are adjacent floats.
+    return ", ".join(f"{a!r} | {b!r}" for a, b in region.boundary)
+
+
+def render_sweep_table(result: SweepResult, *, color: bool = False, width: int = 120) -> str:
+    """The sweep as text: a summary line, the regions, the sparkline, the worst point."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .table import check_renderable, finish, make_console, status_mark
+
+    buffer = io.StringIO()
+    console = make_console(buffer, color, width)
+    ranges = ", ".join(f"{r.name} in [{_short(r.low)}, {_short(r.high)}]" for r in result.ranges)
+    console.print(Text(f"sweep of {result.expression}  over  {ranges}  ({result.dtype})",
+                       style="bold"))
+    console.print(summary_text(result))
+    if result.regions:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in ("status", "from", "to", "boundary (outside | inside)", "category",
+                       "worst point", "max bits"):
+            table.add_column(column)
+        for region in result.regions:
+            (name,) = region.start
+            worst = dict(region.worst.point).get(name)
+            table.add_row(status_mark(region.status), _short(region.start[name]),
+                          _short(region.end[name]), _boundary_text(region),
+                          str(region.category),
+                          "" if not isinstance(worst, float) else _short(worst),
+                          f"{region.max_bits_error:.1f}")
+        console.print(table)
+        for region in result.regions:
+            if region.suggestion is not None:
+                verdict = "✓" if region.suggestion.passes else "✗"
+                console.print(Text(f"suggestion: {region.suggestion.expression}  {verdict} "
+                                   f"{region.suggestion.message}"))
+                break  # one rewrite of the whole expression: the same for every region
+    else:
+        console.print("no region fails: every sample passes")
+    if result.bits and len(result.ranges) == 1:
+        most = {"float64": 64.0, "float32": 32.0}.get(result.dtype, 16.0)
+        line = sparkline(result.bits, max(10, width - 20), most)
+        console.print(Text(f"bits of error {line}"))
+    console.print()
+    console.print(Text("the worst point, checked exactly:", style="bold"))
+    console.print(check_renderable(result.worst, width))
+    return finish(buffer.getvalue(), color)
+
+
+def summary_text(result: SweepResult) -> str:
+    """``10,003 samples: 9,274 pass, 729 fail (overflow 729); 1 checked exactly``."""
+    counts = ", ".join(f"{n:,} {s}" for s, n in result.by_status.items() if n)
+    categories = ", ".join(f"{c} {n:,}" for c, n in result.by_category.items())
+    text = f"{result.samples:,} samples: {counts}"
+    if categories:
+        text += f" ({categories})"
+    text += f"; {result.confirmed_exactly:,} checked exactly"
+    if result.unsettled:
+        text += (f"; {result.unsettled:,} the reference could not settle and the exact check "
+                 "did not reach (counted as uncertain)")
+    if result.reference_error > 2.0 ** -40:
+        text += (f"; the reference was off by up to {result.reference_error:.2g} (relative) "
+                 "where checked against mpmath: a cancellation it cannot hold, so bits of "
+                 "error there are understated")
+    if not result.wide_reference:
+        text += "; reference in float64 only (numpy longdouble is float64 here)"
+    return text
+
+
+def sweep_record(result: SweepResult) -> dict[str, Any]:
+    """The ``"sweep"`` object of the JSON report."""
+    return {
+        "ranges": {r.name: {"from": number(r.low), "to": number(r.high)} for r in result.ranges},
+        "dtype": result.dtype,
+        "samples": result.samples,
+        "summary": {"by_status": result.by_status, "by_category": result.by_category},
+        "confirmed_exactly": result.confirmed_exactly,
+        "unsettled": result.unsettled,
+        "wide_reference": result.wide_reference,
+        "reference_error": None if math.isnan(result.reference_error)
+        else result.reference_error,
+        "regions": [{
+            "from": {k: number(v) for k, v in region.start.items()},
+            "to": {k: number(v) for k, v in region.end.items()},
+            "boundary": [[number(a), number(b)] for a, b in region.boundary],
+            "status": region.status.value,
+            "category": str(region.category),
+            "max_bits_error": region.max_bits_error,
+            "confirmed": region.confirmed,
+            "worst": check_record(region.worst),
+            "suggestion": None if region.suggestion is None else {
+                "expression": region.suggestion.expression,
+                "passes": region.suggestion.passes,
+                "message": region.suggestion.message},
+        } for region in result.regions],
+    }
+
+
+def render_sweep_json(result: SweepResult) -> str:
+    """The JSON report: one check (the worst point) that carries the ``"sweep"`` object."""
+    record = check_record(result.worst)
+    record["sweep"] = sweep_record(result)
+    status = result.status
+    document = {
+        "version": SCHEMA_VERSION,
+        "summary": {"total": 1, **{s.value: int(status is s) for s in Status}},
+        "checks": [record],
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
