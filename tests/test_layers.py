@@ -109,27 +109,26 @@ def test_the_graph_sees_a_known_edge() -> None:
     assert "gradcheck_cli.engine.evaluate" in graph["gradcheck_cli.check"]
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints for ``code``."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def test_the_package_imports_nothing_until_a_name_is_used() -> None:
     # pytest imports the plugin, and with it the package, at every start-up of every
     # project where gradcheck is installed.
-    import subprocess
-    import sys
-
-    code = ("import sys, gradcheck_cli, gradcheck_cli.pytest_plugin; "
-            "print(sorted(m for m in sys.modules if m.startswith('gradcheck_cli')))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout
-    assert loaded.strip() == "['gradcheck_cli', 'gradcheck_cli.pytest_plugin']"
+    loaded = _python("import sys, gradcheck_cli, gradcheck_cli.pytest_plugin; "
+                     "print(sorted(m for m in sys.modules if m.startswith('gradcheck_cli')))")
+    assert loaded == "['gradcheck_cli', 'gradcheck_cli.pytest_plugin']"
 
 
 def test_check_is_the_function_even_when_its_module_loaded_first() -> None:
-    import subprocess
-    import sys
-
     # The batch module loads gradcheck_cli.check, which the import system binds to the
     # package's attribute of the same name.
-    code = ("import gradcheck_cli.batch; from gradcheck_cli import check; "
-            "print(check('x**2', 'x=3').derivatives[0].autograd)")
-    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout
-    assert printed.strip() == "6.0"
+    printed = _python("import gradcheck_cli.batch; from gradcheck_cli import check; "
+                      "print(check('x**2', 'x=3').derivatives[0].autograd)")
+    assert printed == "6.0"
