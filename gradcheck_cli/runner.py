@@ -209,7 +209,8 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
 
 def _check_plot(path: str) -> None:
     """Refuse a plot that cannot be made before the sweep runs: a suffix other than
-    .png/.svg/.pdf, no matplotlib, a folder that does not exist."""
+    .png/.svg/.pdf, a folder that does not exist, no matplotlib (in that order: what is
+    wrong with the path the user typed first, whether or not the extra is installed)."""
     import importlib.util
 
     from .plot import INSTALL_HINT, plot_format
@@ -218,12 +219,12 @@ def _check_plot(path: str) -> None:
         plot_format(path)
     except ValueError as error:
         raise UsageError(str(error), param_hint="--plot") from None
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError(f"--plot needs matplotlib, an optional extra: {INSTALL_HINT}",
-                         param_hint="--plot")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write the plot to {path}: {folder} is not a writable folder",
+                         param_hint="--plot")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError(f"--plot needs matplotlib, an optional extra: {INSTALL_HINT}",
                          param_hint="--plot")
 
 
