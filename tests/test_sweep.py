@@ -93,7 +93,7 @@ def test_the_command_line_reports_the_boundary_in_json(gradcheck: Callable[..., 
 def test_the_table_shows_regions_and_a_sparkline(gradcheck: Callable[..., Result]) -> None:
     result = gradcheck("log(1+exp(x))", "--sweep", "x=-1000:1000", "--samples", "1000")
     assert result.exit_code == 1
-    assert "709.782712893384 | 709.7827128933841" in result.stdout
+    assert shows_boundary(result.stdout, 709.782712893384, 709.7827128933841)
     assert re.search(r"bits of error [▁▂▃▄▅▆▇█ ]+█", result.stdout)
 
 
@@ -307,3 +307,30 @@ def test_an_impl_that_mixes_elements_is_refused() -> None:
     request = prepare_sweep("x**2", ["x=-1:1"], [], impl=_mixes, samples=100)
     with pytest.raises(InputError, match="is not elementwise"):
         run_sweep(request)
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_the_boundary_is_printed_whole_at_every_width(width: int) -> None:
+    # log(DBL_MAX) = 709.782712893384: float64 exp of it is finite, of the next float inf
+    # (numpy, independently); the report gives both adjacent floats, every digit.
+    below = 709.782712893384
+    above = float(np.nextafter(below, np.inf))
+    with np.errstate(over="ignore"):
+        assert np.isfinite(np.exp(below)) and np.isinf(np.exp(above))
+    from typer.testing import CliRunner
+
+    from gradcheck_cli.cli import app
+
+    printed = CliRunner().invoke(app, ["log(1+exp(x))", "--sweep", "x=-1000:1000"],
+                                 env={"COLUMNS": str(width), "NO_COLOR": "1"}).stdout
+    assert shows_boundary(printed, below, above)
+    assert "…" not in printed
+
+
+def shows_boundary(printed: str, below: float, above: float) -> bool:
+    """The boundary's two adjacent floats, every digit: side by side in the regions table
+    where it fits, else a line each in the region's block; never cut, never wrapped."""
+    lines = printed.splitlines()
+    return f"{below!r} | {above!r}" in printed or (
+        any(line.endswith(f"last outside {below!r}") for line in lines)
+        and any(line.endswith(f"first inside {above!r}") for line in lines))

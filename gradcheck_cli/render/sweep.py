@@ -60,19 +60,36 @@ def render_sweep_table(result: SweepResult, *, color: bool = False, width: int =
                        style="bold"))
     console.print(summary_text(result))
     if result.regions:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in ("status", "from", "to", "boundary (outside | inside)", "category",
-                       "worst point", "max bits"):
-            table.add_column(column)
+        columns = ("status", "from", "to", "boundary (outside | inside)", "category",
+                   "worst point", "max bits")
+        rows = []
         for region in result.regions:
             (name,) = region.start
             worst = dict(region.worst.point).get(name)
-            table.add_row(status_mark(region.status), _short(region.start[name]),
-                          _short(region.end[name]), _boundary_text(region),
-                          str(region.category),
-                          "" if not isinstance(worst, float) else _short(worst),
-                          f"{region.max_bits_error:.1f}")
-        console.print(table)
+            rows.append((status_mark(region.status), _short(region.start[name]),
+                         _short(region.end[name]), _boundary_text(region),
+                         str(region.category),
+                         "" if not isinstance(worst, float) else _short(worst),
+                         f"{region.max_bits_error:.1f}"))
+        # The numbers are read whole or not at all: a table only where every cell fits.
+        widths = [max(len(column), *(len(str(row[i])) for row in rows))
+                  for i, column in enumerate(columns)]
+        if sum(widths) + 2 * (len(columns) - 1) <= width:
+            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            for column in columns:
+                table.add_column(column, no_wrap=True)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        else:  # a block per region, a boundary's two adjacent floats a line each
+            for row, region in zip(rows, result.regions, strict=True):
+                heading = row[0].copy()
+                heading.append(f"  {row[4]}  from {row[1]} to {row[2]}")
+                console.print(heading)
+                for outside, inside in region.boundary:
+                    console.print(Text(f"  boundary: last outside {outside!r}"))
+                    console.print(Text(f"            first inside {inside!r}"))
+                console.print(Text(f"  worst point {row[5]}   max bits of error {row[6]}"))
         for region in result.regions:
             if region.suggestion is not None:
                 verdict = "✓" if region.suggestion.passes else "✗"
