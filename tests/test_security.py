@@ -289,3 +289,22 @@ def test_the_hook_catches_a_spawn_and_a_stray_open(audited: Callable[[str, str],
         violations = disarm()
     assert any(v.startswith("os.system") for v in violations)
     assert f"open of {stray.resolve()}" in violations
+
+
+def test_every_lambdify_keeps_the_users_names_out_of_the_generated_code() -> None:
+    # lambdify writes Python source from a SymPy tree: the trees are the project's own, and
+    # with dummify=True the variables (whose names the user chose) are Dummy symbols there.
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "gradcheck_cli"
+    calls = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "lambdify":
+                dummify = [k for k in node.keywords if k.arg == "dummify"]
+                calls.append((path.name, node.lineno, bool(dummify) and
+                              isinstance(dummify[0].value, ast.Constant) and
+                              dummify[0].value.value is True))
+    assert calls, "no lambdify found: the test looks in the wrong place"
+    assert all(ok for _, _, ok in calls), calls

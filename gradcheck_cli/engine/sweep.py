@@ -346,8 +346,11 @@ class _Judge:
         values = self.reference(x[picked])
         try:
             # Without cancellation here too: at 50 digits 1 + exp(-110) is 1 as well.
+            # dummify: the user's variable names never reach the generated code (a
+            # variable named mpf would have shadowed mpmath's mpf there).
             precise = sp.lambdify(self.order, [_without_cancellation(e) for e in
-                                               self.exprs.values()], modules="mpmath")
+                                               self.exprs.values()], modules="mpmath",
+                                  dummify=True)
         except Exception:
             return float("nan")
 
@@ -456,7 +459,9 @@ def _reference(exprs: list[Any], symbols: list[Any]
     replaced = [_without_cancellation(expr.xreplace(dict(zip(constants, stand_ins, strict=True))))
                 for expr in exprs]
     try:
-        function = sp.lambdify([*symbols, *stand_ins], replaced, modules="numpy", cse=True)
+        # dummify: the user's variable names never reach the generated code.
+        function = sp.lambdify([*symbols, *stand_ins], replaced, modules="numpy", cse=True,
+                               dummify=True)
     except Exception:  # SymPy cannot print some function for numpy
         function = None
     digits = [str(sp.N(c, 40)) for c in constants]
