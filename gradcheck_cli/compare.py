@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any
 
 from .dtypes import DType
-from .results import Category, Status
+from .results import Category, Status, flat, shape_of
 
 #: Default relative tolerance for float64.
 DEFAULT_RTOL = 1e-7
@@ -196,10 +196,10 @@ def fmt(value: float | tuple[Any, ...] | None) -> str:
     if value is None:
         return "-"
     if isinstance(value, tuple):
-        flat = list(_flatten(value))
-        if len(flat) <= 4:
-            return "[" + ", ".join(fmt(v) for v in flat) + "]"
-        return f"tensor {_shape(value)}"
+        elements = flat(value)
+        if len(elements) <= 4:
+            return "[" + ", ".join(fmt(v) for v in elements) + "]"
+        return "tensor " + "x".join(map(str, shape_of(value)))
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
@@ -207,22 +207,6 @@ def fmt(value: float | tuple[Any, ...] | None) -> str:
     if value == 0:
         return "0"
     return f"{value:.12g}"
-
-
-def _flatten(value: Any) -> Any:
-    for item in value:
-        if isinstance(item, tuple):
-            yield from _flatten(item)
-        else:
-            yield item
-
-
-def _shape(value: Any) -> str:
-    dims = []
-    while isinstance(value, tuple):
-        dims.append(len(value))
-        value = value[0] if value else None
-    return "x".join(map(str, dims))
 
 
 def differences(exact: float | None, actual: float | None) -> tuple[float | None, float | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,13 +109,19 @@ def plot_sweep_1d(path: str, data: Sweep1D) -> None:
     Raises :class:`ValueError` for an unknown suffix, :class:`PlotUnavailable` without
     matplotlib, :class:`OSError` when the file cannot be written (nothing is left behind).
     """
+    _render(_draw_1d, path, data)
+
+
+def _render(draw: Callable[[Any, str, str, Any], None], path: str, data: Any) -> None:
+    """The steps both plots share: the format (first: a wrong suffix costs nothing),
+    matplotlib, then ``draw``."""
     fmt = plot_format(path)
     figure_class = _matplotlib()
     import numpy as np
 
     # matplotlib's transforms overflow harmlessly for a range that ends at the largest float.
     with np.errstate(over="ignore", invalid="ignore"):
-        _draw_1d(figure_class, path, fmt, data)
+        draw(figure_class, path, fmt, data)
 
 
 def _draw_1d(figure_class: Any, path: str, fmt: str, data: Sweep1D) -> None:
@@ -172,12 +178,7 @@ def plot_sweep_2d(path: str, data: Sweep2D) -> None:
 
     Raises as :func:`plot_sweep_1d` does.
     """
-    fmt = plot_format(path)
-    figure_class = _matplotlib()
-    import numpy as np
-
-    with np.errstate(over="ignore", invalid="ignore"):
-        _draw_2d(figure_class, path, fmt, data)
+    _render(_draw_2d, path, data)
 
 
 def _draw_2d(figure_class: Any, path: str, fmt: str, data: Sweep2D) -> None:

@@ -24,6 +24,22 @@ def nested(values: Sequence[Any], shape: tuple[int, ...]) -> Value:
     return tuple(nested(values[i * size:(i + 1) * size], shape[1:]) for i in range(shape[0]))
 
 
+def flat(value: Any) -> list[Any]:
+    """The elements of nested tuples in row-major order (a number: itself, alone)."""
+    if not isinstance(value, tuple):
+        return [value]
+    return [element for item in value for element in flat(item)]
+
+
+def shape_of(value: Any) -> tuple[int, ...]:
+    """The shape of nested tuples (a number has shape ``()``)."""
+    shape: list[int] = []
+    while isinstance(value, tuple):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
+
+
 class Status(str, Enum):
     """The verdict on one comparison or one check, from best to worst."""
 

@@ -136,9 +136,7 @@ def run(options: RunOptions) -> int:
                           dtype=dtype, vjp=vjp, expect=list(options.expect) or None,
                           impl=options.impl, args=options.args, device=options.device)
     except InputError as error:
-        refused = error_result(expression, error)
-        emit([refused], REPORTERS[output_format], refused=True, report=report)
-        return USAGE_ERROR
+        return _refuse(expression, error, output_format, report)
     if not isolated:
         set_up_check_process()  # this process runs the check itself
         load_check_process()
@@ -177,9 +175,7 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
                               expect=list(options.expect) or None, impl=options.impl,
                               args=options.args, device=options.device)
     except InputError as error:
-        refused = error_result(expression, error)
-        emit([refused], REPORTERS[options.output_format], refused=True, report=report)
-        return USAGE_ERROR
+        return _refuse(expression, error, options.output_format, report)
     set_up_check_process()
     load_check_process()
     from .engine.sweep import run_sweep
@@ -187,9 +183,7 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
     try:
         result = run_sweep(sweep, series=options.plot is not None)
     except InputError as error:  # --impl: a function that is not elementwise
-        refused = error_result(expression, error)
-        emit([refused], REPORTERS[options.output_format], refused=True, report=report)
-        return USAGE_ERROR
+        return _refuse(expression, error, options.output_format, report)
     except Exception as error:  # a bug, said in one line rather than a traceback
         sys.stderr.write(f"gradcheck: the sweep could not be completed: "
                          f"{type(error).__name__}: {error}\n")
@@ -205,6 +199,14 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
         report.discard()
         raise
     return CHECK_FAILED if result.status in (Status.FAIL, Status.ERROR) else OK
+
+
+def _refuse(expression: str, error: InputError, output_format: OutputFormat,
+            report: ReportFile) -> int:
+    """Input that was refused, shown as the format shows it: the usage-error exit code."""
+    emit([error_result(expression, error)], REPORTERS[output_format], refused=True,
+         report=report)
+    return USAGE_ERROR
 
 
 def _check_plot(path: str) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from ..compare import fmt
-from ..results import Value
+from ..results import Value, flat, shape_of
 
 #: A tensor is written out in a cell up to this many rows and columns.
 MAX_ROWS = 8
@@ -28,22 +27,6 @@ MAX_POINT_CHARS = 60
 def dims(shape: Sequence[int]) -> str:
     """``2×3``; a scalar is ``()``."""
     return "×".join(map(str, shape)) if shape else "()"
-
-
-def shape_of(value: Any) -> tuple[int, ...]:
-    """The shape of nested tuples (a scalar has shape ``()``)."""
-    shape: list[int] = []
-    while isinstance(value, tuple):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return tuple(shape)
-
-
-def flat(value: Any) -> list[float | None]:
-    """The elements of nested tuples in row-major order."""
-    if not isinstance(value, tuple):
-        return [value]
-    return [element for item in value for element in flat(item)]
 
 
 def number(value: float | None) -> str:

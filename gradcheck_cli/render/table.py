@@ -19,7 +19,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..results import CheckResult, Comparison, Derivative, Status, Summary, Value
+from ..results import CheckResult, Comparison, Derivative, Status, Summary, Value, flat, shape_of
 from . import cells
 
 _STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red",
@@ -176,7 +176,7 @@ def flow(prefix: Text, items: Sequence[Text], width: int, gap: str = "   ") -> R
 
 def _one_line(value: Value) -> str:
     whole = cells.inline(value)
-    return whole if len(cells.flat(value)) <= cells.MAX_POINT_ELEMENTS else cells.compact(value)
+    return whole if len(flat(value)) <= cells.MAX_POINT_ELEMENTS else cells.compact(value)
 
 
 def jacobian_rows(result: CheckResult) -> dict[tuple[str, ...], int]:
@@ -185,13 +185,13 @@ def jacobian_rows(result: CheckResult) -> dict[tuple[str, ...], int]:
     shape and is shown in it."""
     if result.value is None or not isinstance(result.value.autograd, tuple):
         return {}
-    output = cells.shape_of(result.value.autograd)
+    output = shape_of(result.value.autograd)
     point = result.point_dict
     rows: dict[tuple[str, ...], int] = {}
     for d in result.derivatives:
-        inputs = [cells.shape_of(point.get(name)) for name in d.wrt]
+        inputs = [shape_of(point.get(name)) for name in d.wrt]
         if d.shape is not None and d.shape == output + sum(inputs, ()):
-            rows[d.wrt] = len(cells.flat(result.value.autograd))
+            rows[d.wrt] = len(flat(result.value.autograd))
     return rows
 
 
