@@ -1,9 +1,10 @@
 """The body of a worker process: set limits, import SymPy and torch once, serve checks.
 
 :class:`~gradcheck_cli.workers.WorkerPool` starts each worker with :func:`worker_main`
-as its target (``spawn``), talks to it over a pipe, and kills it when it runs past its
-budget; this module is the other end of that pipe. It imports SymPy and torch only in
-:func:`load_check_process`, inside the worker.
+as its target (``forkserver`` or ``spawn``), talks to it over a pipe, and kills it when
+it runs past its budget; this module is the other end of that pipe. It imports SymPy and
+torch only in :func:`load_check_process`, inside the worker, or once in the fork server
+(:mod:`gradcheck_cli.fork_server`) of which every worker is then a fork.
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ from .results import Category, CheckResult
 #: A worker body: ``(pipe to the supervisor, memory limit in MB, the supervisor's pid)``.
 WorkerMain = Callable[[Connection, int, int], None]
 
+#: The pid of the fork server, in the fork server and in every worker forked from it
+#: (set by :mod:`gradcheck_cli.fork_server`); ``None`` in a worker that was spawned.
+FORK_SERVER_PID: int | None = None
+#: This module's file, which the ``ready`` message names: a worker forked from a fork
+#: server that loaded another copy of the package is not one to trust with checks.
+WORKER_FILE = os.path.realpath(__file__)
+
 
 def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
     """The body of a worker process: set limits, import once, then serve requests.
 
-    Messages out: ``("ready",)`` once the imports are done, ``("done", index, results)``
-    per request, ``("fatal", text)`` when it cannot start, ``("memory",)`` just before it
-    exits after running out of memory.
+    Messages out: ``("ready", WORKER_FILE)`` once the imports are done,
+    ``("done", index, results)`` per request, ``("fatal", text)`` when it cannot start,
+    ``("memory",)`` just before it exits after running out of memory.
 
     ``memory_mb`` is counted on top of what the worker holds once SymPy and torch are
     loaded (a CUDA build of torch alone takes over a gigabyte of data segment): the
@@ -50,7 +58,7 @@ def worker_main(conn: Connection, memory_mb: int, parent: int) -> None:
             conn.send(("fatal", f"a worker could not load SymPy and torch while starting: "
                                 f"{type(error).__name__}: {error}"))
         return
-    conn.send(("ready",))
+    conn.send(("ready", WORKER_FILE))
     while True:
         try:
             message = conn.recv()
@@ -104,19 +112,62 @@ def load_check_process() -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this worker when the supervisor dies, however it dies.
+    """Have the kernel kill this worker when the process that started it dies, however it
+    dies; exit at once if the supervisor is already gone.
 
     A worker stuck in a long computation would otherwise outlive a supervisor that was
-    killed (``kill -9``, a CI job cancelled), never reading the end of its pipe.
+    killed (``kill -9``, a CI job cancelled), never reading the end of its pipe. A worker
+    forked by the fork server is the server's child: it dies with the server, which dies
+    with the supervisor (see :mod:`gradcheck_cli.fork_server`).
     """
+    set_parent_death_signal()
+    _let_go_of_fork_server()
+    if not _started_by(parent):
+        os._exit(0)  # the supervisor died before the line above could take effect
+
+
+def set_parent_death_signal() -> None:
+    """Ask the kernel for ``SIGKILL`` when this process's parent dies (Linux only)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         with contextlib.suppress(OSError, AttributeError):
             pr_set_pdeathsig = 1
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the supervisor died before the line above could take effect
+
+
+def _let_go_of_fork_server() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe.
+
+    multiprocessing hands every process the fork server starts the write end of the pipe
+    whose end of file tells the server that its clients are gone. A worker busy in a long
+    computation would keep the server (and so itself) alive after a supervisor killed with
+    ``kill -9``; a worker starts no processes and needs no server.
+    """
+    from multiprocessing import forkserver
+
+    if forkserver.get_inherited_fds() is None:
+        return  # not forked by a fork server
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(alive, int):
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
+def _started_by(parent: int) -> bool:
+    """Whether this worker's parent is the supervisor ``parent`` or a fork server of it."""
+    ppid = os.getppid()
+    if ppid in (parent, FORK_SERVER_PID):
+        return True
+    # Forked by a fork server this module did not record: its parent must be the supervisor.
+    try:
+        with open(f"/proc/{ppid}/stat", "rb") as stat:
+            # "pid (comm) state ppid ...": the name may hold spaces and parentheses.
+            return int(stat.read().rsplit(b")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def data_segment_bytes() -> int | None:

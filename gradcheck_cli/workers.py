@@ -1,9 +1,17 @@
 """Isolated worker processes: each imports SymPy and torch once, then runs many checks.
 
 The supervisor (this module's :func:`run_requests`, in the ``gradcheck`` process) never
-imports SymPy or torch. It starts workers with the ``spawn`` start method, so that no
-worker is a ``fork`` of a process with torch's threads in it, and hands each idle worker
-one validated :class:`~gradcheck_cli.check.Request` at a time.
+imports SymPy or torch. It hands each idle worker one validated
+:class:`~gradcheck_cli.check.Request` at a time.
+
+Workers start with multiprocessing's ``forkserver`` method where the platform has it: a
+fork server, a fresh interpreter started with the first pool, imports SymPy, torch and the
+engine (:mod:`gradcheck_cli.fork_server`, which runs no torch operation, so that the
+server has no threads and no CUDA to lose in a fork), and every worker, each replacement
+after a kill included, is a fork of it, ready in milliseconds; only the first waits for
+the imports. Elsewhere (Windows), for a check on another device than the CPU, or with
+``GRADCHECK_START_METHOD=spawn``, each worker is a fresh interpreter (``spawn``) that
+imports them itself. No worker is ever a fork of the supervisor.
 
 A worker that runs past its wall-clock budget, or whose memory grows past the cap, is
 killed with ``SIGKILL`` and replaced: a signal handler inside the worker is not enough,
@@ -27,11 +35,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_all_start_methods, get_context
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
@@ -39,7 +49,7 @@ from typing import Any
 
 from .check import Request, stopped_results
 from .results import Category, CheckResult
-from .worker import WorkerMain, worker_main
+from .worker import WORKER_FILE, WorkerMain, worker_main
 
 #: The worker body a pool starts when it is given none.
 DEFAULT_WORKER: WorkerMain = worker_main
@@ -66,6 +76,130 @@ REQUESTS_PER_WORKER = 2
 #: A request queued behind another must fit in the pipe's buffer (64 KiB on Linux) with
 #: room to spare: a send that blocks would stop the supervisor from watching the clock.
 MAX_QUEUED_BYTES = 16_384
+#: The environment variable that chooses how workers start: ``forkserver`` (the default,
+#: where the platform has it) or ``spawn``; any other value is ignored.
+START_METHOD_VARIABLE = "GRADCHECK_START_METHOD"
+#: What the fork server imports before it forks: the main script, as multiprocessing
+#: would have each worker import it, then SymPy, torch and the engine.
+FORK_SERVER_PRELOAD = ["__main__", "gradcheck_cli.fork_server"]
+#: How often the supervisor looks at a worker that the fork server is still starting.
+LAUNCH_POLL_INTERVAL = 0.02
+
+
+def default_start_method() -> str:
+    """How workers start: ``"forkserver"``, unless :data:`START_METHOD_VARIABLE` says
+    ``spawn`` or the platform has no fork server (Windows); then ``"spawn"``."""
+    wanted = os.environ.get(START_METHOD_VARIABLE, "").strip().lower()
+    if wanted == "spawn" or "forkserver" not in get_all_start_methods():
+        return "spawn"
+    return "forkserver"
+
+
+class _ForkServer:
+    """multiprocessing's fork server (one per process), shared by the pools that use it.
+
+    The pools of this process start it with :data:`FORK_SERVER_PRELOAD` and stop it when
+    the last of them closes, so that nothing outlives a pool. A fork server that someone
+    else started (without the preload) is left alone: a pool then uses ``spawn``.
+    """
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        """Count a pool in and make sure the server runs; ``False`` where it cannot be ours."""
+        with self.lock:
+            if self.users == 0 and _fork_server_pid() is not None:
+                return False  # started by other code of this process, without the preload
+            self._ensure_running()
+            self.users += 1
+            return True
+
+    def ensure_running(self) -> None:
+        """Start the server again if it died (a user's process that holds it counted in)."""
+        with self.lock:
+            self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        # Started from the thread of the pool (never a launch thread): the server dies
+        # with the thread that started it. The preload list is multiprocessing's, for the
+        # whole process: set only while this call may start the server.
+        server = getattr(forkserver, "_forkserver", None)
+        before = getattr(server, "_preload_modules", ["__main__"])
+        forkserver.set_forkserver_preload(FORK_SERVER_PRELOAD)
+        try:
+            with _safe_path_unless_here():
+                forkserver.ensure_running()
+        finally:
+            forkserver.set_forkserver_preload(before)
+
+    def release(self) -> None:
+        """Count a pool out; the last one stops the server (at once: it may be loading)."""
+        with self.lock:
+            self.users -= 1
+            self._stop_if_unused()
+
+    def stop_if_unused(self) -> None:
+        """Stop the server if no pool uses it.
+
+        A launch thread that had not yet reached a server stopped under it starts another
+        (multiprocessing's connect does), without the preload: stopped here too, once the
+        closing pool's launches are over.
+        """
+        with self.lock:
+            self._stop_if_unused()
+
+    def _stop_if_unused(self) -> None:
+        if self.users == 0 and _fork_server_pid() is not None:
+            self.kill()
+            with contextlib.suppress(OSError, TypeError, AttributeError, ChildProcessError):
+                forkserver._forkserver._stop()  # type: ignore[attr-defined]
+
+    def kill(self) -> None:
+        """Kill the server: stuck loading, or no longer wanted."""
+        pid = _fork_server_pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _fork_server_pid() -> int | None:
+    """The pid of this process's fork server, ``None`` when none runs (or Python hides it)."""
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+_FORK_SERVER = _ForkServer()
+
+#: Set, with ``PYTHONSAFEPATH``, while the fork server starts, so that it can take both out
+#: of the environment its workers inherit.
+SAFE_PATH_MARK = "GRADCHECK_FORK_SERVER_SAFE_PATH"
+
+
+@contextlib.contextmanager
+def _safe_path_unless_here() -> Iterator[None]:
+    """Keep the current directory off the fork server's ``sys.path`` where it is not on
+    this process's.
+
+    The server is ``python -c ...``, whose ``sys.path`` starts with the current directory;
+    the installed ``gradcheck`` command's does not (a spawned worker takes its parent's).
+    Run from a checkout of torch or SymPy, the server would load that instead.
+    """
+    try:
+        here: str | None = os.getcwd()
+    except OSError:
+        here = None
+    if os.environ.get("PYTHONSAFEPATH") or any(
+            os.path.abspath(entry or os.curdir) == here for entry in sys.path):
+        yield
+        return
+    os.environ["PYTHONSAFEPATH"] = os.environ[SAFE_PATH_MARK] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("PYTHONSAFEPATH", None)
+        os.environ.pop(SAFE_PATH_MARK, None)
 
 
 
@@ -99,7 +233,11 @@ def run_requests(requests: Sequence[Request], on_done: OnDone, *, jobs: int,
     """
     if not requests:
         return
-    with WorkerPool(min(jobs, len(requests)), limits) as pool:
+    # One request has no replacement to wait for: a fork server would only add a process.
+    # CUDA (or MPS) is best started in a process that never was a fork of one with torch.
+    spawn = len(requests) == 1 or any(request.device != "cpu" for request in requests)
+    method = "spawn" if spawn else None
+    with WorkerPool(min(jobs, len(requests)), limits, start_method=method) as pool:
         pool.run(requests, on_done)
 
 
@@ -112,6 +250,12 @@ class _Worker:
     conn: Connection
     started: float
     ready: bool = False
+    #: Whether ``process`` has started (its pid and sentinel are known). A worker the fork
+    #: server starts is launched by a thread, which waits there while the server loads.
+    launched: bool = True
+    launcher: threading.Thread | None = None
+    #: Why the launch failed, if it did.
+    launch_error: str | None = None
     #: The requests sent to it, in order: it runs the first; the rest wait in its pipe.
     jobs: deque[int] = field(default_factory=deque)
     #: When the first of ``jobs`` must be done by.
@@ -131,11 +275,15 @@ class WorkerPool:
 
     The workers start (and begin importing SymPy and torch) when the pool is entered,
     so that the caller can parse its input meanwhile; :meth:`run` then hands out the
-    requests. Leaving the pool kills every worker, whatever happened.
+    requests. Leaving the pool kills every worker (and the fork server, unless another
+    pool of this process still uses it), whatever happened.
+
+    ``start_method`` is ``"forkserver"`` or ``"spawn"``; by default
+    :func:`default_start_method`.
     """
 
     def __init__(self, jobs: int, limits: Limits = DEFAULT_LIMITS,
-                 worker: WorkerMain | None = None) -> None:
+                 worker: WorkerMain | None = None, start_method: str | None = None) -> None:
         #: Workers started on entering; 0 starts none until there is work, then one.
         self.initial = max(0, jobs)
         self.jobs = max(1, jobs)
@@ -150,7 +298,15 @@ class WorkerPool:
         self.startup_failures = 0
         #: Why the last worker that failed to start did.
         self.last_fatal: str | None = None
-        self.context = get_context("spawn")
+        #: How workers start; a pool that cannot use the fork server falls back to spawn.
+        self.method = start_method or default_start_method()
+        self.context = _context(self.method)
+        #: Whether this pool is counted in as a user of the fork server.
+        self.holds_server = False
+        #: Held while a worker starts and while one is joined: multiprocessing polls the
+        #: processes it started, in the launching thread, and two polls of a forked
+        #: worker's status pipe at once could lose its exit status.
+        self.process_lock = threading.Lock()
         self.page_size = os.sysconf("SC_PAGE_SIZE")
         #: The last request pickled for sending, by index.
         self._pickled: tuple[int, bytes] | None = None
@@ -183,20 +339,62 @@ class WorkerPool:
     # -- workers coming and going ---------------------------------------------------
 
     def _start_worker(self) -> None:
-        parent, child = self.context.Pipe(duplex=True)
-        process = self.context.Process(target=self.worker, name="gradcheck-worker",
-                                       args=(child, self.limits.memory_mb, os.getpid()),
-                                       daemon=True)
-        # The worker inherits this thread's signal mask: with SIGINT blocked, a Ctrl-C
-        # while it imports (before it ignores SIGINT) cannot print a traceback there. Here
-        # it waits, blocked, until the mask is restored.
+        # A spawned worker, and the fork server, inherit this thread's signal mask: with
+        # SIGINT blocked, a Ctrl-C while they import (before a worker ignores SIGINT)
+        # cannot print a traceback there. Here it waits, blocked, until the mask is
+        # restored.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            process.start()
+            if self.method == "forkserver" and not self._fork_server_running():
+                self._use_spawn()
+            parent, child = self.context.Pipe(duplex=True)
+            process = self.context.Process(target=self.worker, name="gradcheck-worker",
+                                           args=(child, self.limits.memory_mb, os.getpid()),
+                                           daemon=True)
+            worker = _Worker(process, parent, time.monotonic())
+            if self.method == "forkserver":
+                # The server answers once it has loaded SymPy and torch: the first worker
+                # waits there seconds, in a thread, while the caller goes on.
+                worker.launched = False
+                worker.launcher = threading.Thread(target=self._launch, args=(worker, child),
+                                                   name="gradcheck-launch", daemon=True)
+                worker.launcher.start()
+            else:
+                try:
+                    process.start()
+                finally:
+                    child.close()  # the worker's end: the parent keeps only its own
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        child.close()  # the worker's end: the parent keeps only its own
-        self.workers.append(_Worker(process, parent, time.monotonic()))
+        self.workers.append(worker)
+
+    def _fork_server_running(self) -> bool:
+        """Count this pool in as a user of the fork server, which runs then; ``False``
+        where it cannot be used."""
+        try:
+            if self.holds_server:
+                _FORK_SERVER.ensure_running()
+            else:
+                self.holds_server = _FORK_SERVER.acquire()
+        except Exception:  # no fork server to be had: spawn, as before there was one
+            return False
+        return self.holds_server
+
+    def _use_spawn(self) -> None:
+        """Start every later worker of this pool with ``spawn``."""
+        self.method = "spawn"
+        self.context = _context("spawn")
+
+    def _launch(self, worker: _Worker, child: Connection) -> None:
+        """Start a worker through the fork server (in a thread of its own)."""
+        try:
+            with self.process_lock:
+                worker.process.start()
+            worker.launched = True
+        except BaseException as error:
+            worker.launch_error = f"{type(error).__name__}: {error}"
+        finally:
+            child.close()
 
     def _replace_workers(self) -> None:
         """Start workers for pending work, up to ``jobs``; give up if none can start."""
@@ -217,8 +415,12 @@ class WorkerPool:
                 self.requests[index], Category.CRASH, f"the check could not be run: {reason}"))
 
     def _bury(self, worker: _Worker) -> None:
-        """Forget a worker that has exited or been killed, answering its request."""
-        worker.process.join(timeout=5)
+        """Forget a worker that has exited or been killed (or never started), answering
+        its request."""
+        if worker.launched:
+            with _holding(self.process_lock, timeout=5) as held:
+                if held:
+                    worker.process.join(timeout=5)
         worker.conn.close()
         self.workers.remove(worker)
         if not worker.ready:
@@ -260,13 +462,25 @@ class WorkerPool:
         self._bury(worker)
 
     def shutdown(self) -> None:
-        """Stop every worker at once: they hold no state worth a goodbye."""
-        for worker in list(self.workers):
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(_pid(worker), signal.SIGKILL)
+        """Stop every worker at once: they hold no state worth a goodbye. The last pool
+        to use the fork server stops it too."""
         for worker in self.workers:
-            worker.process.join(timeout=5)
-            worker.conn.close()
+            _kill_started(worker)
+        held = self.holds_server
+        if held:
+            self.holds_server = False
+            _FORK_SERVER.release()  # a launch that waits on it fails at once
+        for worker in self.workers:
+            if worker.launcher is not None:
+                worker.launcher.join(timeout=5)
+                _kill_started(worker)  # launched after all
+        if held:
+            _FORK_SERVER.stop_if_unused()
+        with _holding(self.process_lock, timeout=5) as held:
+            for worker in self.workers:
+                if held and worker.launched:
+                    worker.process.join(timeout=5)
+                worker.conn.close()
         self.workers.clear()
 
     # -- the loop ---------------------------------------------------------------------
@@ -305,16 +519,27 @@ class WorkerPool:
         timeout = max(0.0, min(deadlines, default=now + 1.0) - now)
         if any(w.jobs for w in self.workers):
             timeout = min(timeout, MEMORY_POLL_INTERVAL)
+        # A launch in progress has no sentinel yet: it is looked at every so often.
+        launched = [w for w in self.workers if w.launched]
+        if len(launched) < len(self.workers):
+            timeout = min(timeout, LAUNCH_POLL_INTERVAL)
         handles: list[Any] = [w.conn for w in self.workers]
-        handles += [w.process.sentinel for w in self.workers]
+        handles += [w.process.sentinel for w in launched]
         ready = set(wait(handles, timeout=timeout))
         for worker in list(self.workers):
             if worker.conn in ready:
                 self._receive(worker)
-            if worker in self.workers and worker.process.sentinel in ready:
+            if worker in self.workers and worker in launched and worker.process.sentinel in ready:
                 self._drain(worker)
                 if worker in self.workers:
                     self._bury(worker)
+            elif worker in self.workers and worker.launch_error is not None:
+                # The fork server could not start it (it died, or was killed while stuck
+                # loading): the next workers are spawned.
+                worker.fatal = worker.fatal or (f"the fork server could not start a worker "
+                                                f"({worker.launch_error})")
+                self._use_spawn()
+                self._bury(worker)
 
     def _drain(self, worker: _Worker) -> None:
         # A worker may send its last message and exit in the same breath.
@@ -330,7 +555,15 @@ class WorkerPool:
             return False  # it died; the sentinel says so
         kind = message[0]
         if kind == "ready":
+            if worker.launcher is not None:
+                worker.launcher.join()  # its pid is known: the launch is ending
             worker.ready = True
+            if len(message) > 1 and message[1] != WORKER_FILE:
+                # Forked from a server that loaded another copy of gradcheck_cli (another
+                # sys.path): its checks would not be this program's. Spawn instead.
+                self._use_spawn()
+                self._kill(worker, "restart")
+                return True
             # It waits for its first request now: what it holds is the imports' alone.
             worker.baseline_memory = anonymous_resident_bytes(_pid(worker), self.page_size) or 0
             self.startup_failures = 0
@@ -360,7 +593,10 @@ class WorkerPool:
                     self._kill(worker, reason)
             elif not worker.ready and now > worker.started + STARTUP_TIMEOUT:
                 worker.fatal = f"a worker took more than {STARTUP_TIMEOUT:g} s to start"
-                self._kill(worker, "startup")
+                if worker.launched:
+                    self._kill(worker, "startup")
+                else:
+                    _FORK_SERVER.kill()  # stuck loading: the launch fails, and is buried
 
     def _over_memory(self, worker: _Worker) -> bool:
         resident = anonymous_resident_bytes(_pid(worker), self.page_size)
@@ -382,6 +618,28 @@ def anonymous_resident_bytes(pid: int, page_size: int) -> int | None:
         return (int(fields[1]) - int(fields[2])) * page_size
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _context(method: str) -> Any:
+    """multiprocessing's context for a start method (``spawn`` unless ``forkserver``)."""
+    return get_context("forkserver") if method == "forkserver" else get_context("spawn")
+
+
+@contextlib.contextmanager
+def _holding(lock: threading.Lock, timeout: float) -> Iterator[bool]:
+    """Hold ``lock`` if it can be had within ``timeout`` seconds; say whether it was."""
+    held = lock.acquire(timeout=timeout)
+    try:
+        yield held
+    finally:
+        if held:
+            lock.release()
+
+
+def _kill_started(worker: _Worker) -> None:
+    if worker.launched:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(_pid(worker), signal.SIGKILL)
 
 
 def _pid(worker: _Worker) -> int:
