@@ -31,6 +31,9 @@ _CATEGORY_COLOURS = {
     "uncertain": "#7f7f7f",
 }
 _FALLBACK_COLOUR = "#bcbd22"
+# A warning (the verdict ``warn``: uncertain, an overflow both sides agree on) is shaded
+# lighter and hatched, a failure solid: the eye tells them apart without the legend.
+_WARN_HATCH = "//"
 # Above this many samples a series is drawn as its min/max envelope per bin: the same
 # picture (every spike survives), a fraction of the drawing time and file size.
 _MAX_DRAWN = 4000
@@ -44,11 +47,13 @@ class PlotUnavailable(Exception):  # noqa: N818 (the name the sweep's CLI catche
 
 @dataclass(frozen=True)
 class Region:
-    """A failing region of a 1-D sweep, to shade and label: [lo, hi] and its category."""
+    """A failing region of a 1-D sweep, to shade and label: [lo, hi], its category and
+    its status (``warn`` is drawn and named as a warning, ``fail``/``error`` as failing)."""
 
     lo: float
     hi: float
     category: str
+    status: str = "fail"
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,15 @@ class Sweep1D:
 
 @dataclass(frozen=True)
 class Box:
-    """A failing region of a 2-D sweep: its bounding box and category."""
+    """A failing region of a 2-D sweep: its bounding box, category and status (as
+    :class:`Region`'s)."""
 
     x_lo: float
     x_hi: float
     y_lo: float
     y_hi: float
     category: str
+    status: str = "fail"
 
 
 @dataclass(frozen=True)
@@ -215,18 +222,22 @@ def _draw_2d(figure_class: Any, path: str, fmt: str, data: Sweep2D) -> None:
     seen: set[str] = set()
     for box in data.boxes:
         colour = _CATEGORY_COLOURS.get(box.category, _FALLBACK_COLOUR)
+        warning = box.status == "warn"
+        style: dict[str, Any] = {"ls": "--", "hatch": _WARN_HATCH} if warning else {}
         ax.add_patch(Rectangle((box.x_lo, box.y_lo), box.x_hi - box.x_lo, box.y_hi - box.y_lo,
-                               fill=False, edgecolor=colour, lw=2))
+                               fill=False, edgecolor=colour, lw=2, **style))
         cx, cy = (box.x_lo + box.x_hi) / 2, (box.y_lo + box.y_hi) / 2
-        if box.x_hi == box.x_lo or box.y_hi == box.y_lo:
-            # A box of no area (one failing sample): a rectangle would not show.
-            ax.plot([cx], [cy], marker="s", ms=12, mfc="none", mec=colour, mew=2)
+        corners = ax.transData.transform([(box.x_lo, box.y_lo), (box.x_hi, box.y_hi)])
+        if min(abs(corners[1] - corners[0])) < 6:
+            # A box of (almost) no area (one failing sample, or a region a few floats
+            # wide around 0): a rectangle would not show.
+            ax.plot([cx], [cy], marker="D" if warning else "s", ms=12, mfc="none", mec=colour, mew=2)
         ax.annotate(box.category, (box.x_hi, box.y_hi), xytext=(4, 4), textcoords="offset points",
-                    color="white", fontsize=9, fontweight="bold",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": colour, "ec": "none", "alpha": 0.85})
-        if box.category not in seen:
-            seen.add(box.category)
-            handles.append(Patch(fill=False, edgecolor=colour, lw=2, label=f"failing: {box.category}"))
+                    fontsize=9, fontweight="bold", **_tag_style(colour, warning))
+        label = _region_label(box.category, box.status)
+        if label not in seen:
+            seen.add(label)
+            handles.append(Patch(fill=False, edgecolor=colour, lw=2, label=label, **style))
     if not np.all(np.isfinite(bits)):
         handles.append(Line2D([], [], ls="none", marker="s", mfc="#ff00ff", mec="none",
                               label="bits: inf/nan"))
@@ -424,8 +435,24 @@ def _set_x_scale(ax: Any, x: Any, axis: str = "x") -> str:
     return "log"
 
 
+def _region_label(category: str, status: str) -> str:
+    """The legend's name of a region: a warning is not a failure."""
+    return f"{'warning' if status == 'warn' else 'failing'}: {category}"
+
+
+def _tag_style(colour: str, warning: bool) -> dict[str, Any]:
+    """The category tag on a region: white on the colour for a failure, the colour on
+    white (outlined, dashed) for a warning."""
+    if warning:
+        return {"color": colour, "bbox": {"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour,
+                                          "ls": "--", "alpha": 0.9}}
+    return {"color": "white", "bbox": {"boxstyle": "round,pad=0.2", "fc": colour, "ec": "none",
+                                       "alpha": 0.9}}
+
+
 def _shade_regions(axes: Any, regions: Sequence[Region], x: Any) -> None:
-    """Shade each failing region on every panel and name its category on the top one."""
+    """Shade each failing region on every panel (a warning lighter and hatched) and name
+    its category on the top one."""
     if x.size == 0:
         return
     x_lo, x_hi = float(x[0]), float(x[-1])
@@ -433,19 +460,24 @@ def _shade_regions(axes: Any, regions: Sequence[Region], x: Any) -> None:
     for region in regions:
         lo, hi = max(region.lo, x_lo), min(region.hi, x_hi)
         colour = _CATEGORY_COLOURS.get(region.category, _FALLBACK_COLOUR)
+        warning = region.status == "warn"
+        name = _region_label(region.category, region.status)
         for i, ax in enumerate(axes):
-            named = i == len(axes) - 1 and region.category not in seen
-            label = f"failing: {region.category}" if named else None
-            if hi > lo:
+            label = name if i == len(axes) - 1 and name not in seen else None
+            if hi > lo and warning:
+                # The hatch takes the edge colour; a zero line width leaves no outline.
+                ax.axvspan(lo, hi, facecolor=colour, edgecolor=colour, alpha=0.45, lw=0, fill=False,
+                           hatch=_WARN_HATCH, label=label)
+            elif hi > lo:
                 ax.axvspan(lo, hi, color=colour, alpha=0.15, lw=0, label=label)
             else:
                 # One failing point: a span of no width would not show.
-                ax.axvline(lo, color=colour, alpha=0.6, lw=2, label=label)
-        seen.add(region.category)
+                ax.axvline(lo, color=colour, alpha=0.6, lw=2, ls="--" if warning else "-", label=label)
+        seen.add(name)
         axes[0].annotate(region.category, ((lo + hi) / 2, 1.0), xycoords=axes[0].get_xaxis_transform(),
                          xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
-                         fontsize=9, color="white", fontweight="bold", annotation_clip=False,
-                         bbox={"boxstyle": "round,pad=0.2", "fc": colour, "ec": "none", "alpha": 0.9})
+                         fontsize=9, fontweight="bold", annotation_clip=False,
+                         **_tag_style(colour, warning))
 
 
 def _legend(ax: Any) -> None:

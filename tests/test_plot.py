@@ -316,3 +316,42 @@ def test_a_sweep_over_the_whole_finite_range_draws(tmp_path: Path, monkeypatch: 
                    [Box(-biggest, biggest, float(positive[0]), float(positive[-1]), "overflow")])
     plot_sweep_2d(str(tmp_path / "whole2.svg"), grid)
     assert ET.parse(tmp_path / "whole2.svg").getroot().tag.endswith("svg")
+
+
+# --- warnings are not failures --------------------------------------------------------
+
+def _svg_texts(path: Path) -> list[str]:
+    """The texts of an SVG matplotlib wrote: it draws each text as paths, each after a
+    comment holding the text itself."""
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+    root = ET.parse(path, parser).getroot()
+    return [str(node.text).strip() for node in root.iter() if node.tag is ET.Comment]
+
+
+def test_the_legend_tells_a_warning_from_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One category as a warning and as a failure, another as an error: three entries,
+    # each named by its status.
+    _need_matplotlib()
+    figures = _captured(monkeypatch)
+    x = np.linspace(0.0, 10.0, 101)
+    ones = np.ones_like(x)
+    regions = [Region(1.0, 2.0, "overflow", "warn"), Region(5.0, 6.0, "overflow", "fail"),
+               Region(8.0, 8.0, "autograd_nan", "error"), Region(3.0, 4.0, "overflow", "warn")]
+    path = tmp_path / "told_apart.svg"
+    plot_sweep_1d(str(path), Sweep1D("x", "f", "float64", x, x, x, ones, ones, 0 * ones, regions))
+    named = [t for t in _svg_texts(path) if t.startswith(("warning:", "failing:"))]
+    assert named == ["warning: overflow", "failing: overflow", "failing: autograd_nan"]
+    # A warning is hatched, a failure is not, on every panel.
+    for ax in figures[0].axes:
+        spans = sorted(ax.patches, key=lambda p: p.get_path().get_extents(p.get_patch_transform()).x0)
+        assert [bool(p.get_hatch()) for p in spans] == [True, True, False]
+
+
+def test_the_2d_legend_tells_a_warning_from_a_failure(tmp_path: Path) -> None:
+    _need_matplotlib()
+    g = np.linspace(-1.0, 1.0, 21)
+    boxes = [Box(-0.5, -0.2, 0.2, 0.5, "uncertain", "warn"), Box(0.0, 0.0, 0.0, 0.0, "autograd_nan")]
+    path = tmp_path / "told_apart_2d.svg"
+    plot_sweep_2d(str(path), Sweep2D("x", "y", "f", "float64", g, g, np.zeros((21, 21)), boxes))
+    named = [t for t in _svg_texts(path) if t.startswith(("warning:", "failing:"))]
+    assert named == ["warning: uncertain", "failing: autograd_nan"]
