@@ -190,9 +190,10 @@ def main(
         metavar="DEVICE")] = "cpu",
     sweep: Annotated[list[str] | None, typer.Option(
         "--sweep", help="Sweep a variable over a range, e.g. x=-1000:1000 (LO and HI constant "
-        "expressions, or -inf/inf: the dtype's finite range); one variable (sweeps of up to "
-        f"{MAX_SWEEP_VARIABLES} are not done yet), the others fixed by --at. Reports the regions "
-        "where autograd is wrong, their exact boundaries and bits of error.",
+        "expressions, or -inf/inf: the dtype's finite range); repeat it for up to "
+        f"{MAX_SWEEP_VARIABLES} variables (a grid and random points over the box), the others "
+        "fixed by --at. Reports the regions where autograd (reverse and forward mode) is wrong, "
+        "their exact boundaries (boxes over several variables) and bits of error.",
         show_default=False, metavar="VAR=LO:HI")] = None,
     samples: Annotated[int | None, typer.Option(
         "--samples", help=f"With --sweep: how many samples [default: {DEFAULT_SAMPLES:,}; at "

@@ -161,6 +161,10 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
                          param_hint="--plot" if options.plot is not None else "--samples")
     if options.plot is not None:
         _check_plot(options.plot)
+        if len(options.sweep) > 2:
+            raise UsageError("--plot draws a sweep over one variable (curves) or two (a heat "
+                             f"map), not {len(options.sweep)}: sweep at most two and fix the "
+                             "others with --at", param_hint="--plot")
     if options.output_format not in (OutputFormat.TABLE, OutputFormat.JSON):
         raise UsageError("a sweep is reported as --format table or json",
                          param_hint="--format")
@@ -231,14 +235,27 @@ def _check_plot(path: str) -> None:
 
 
 def _write_plot(path: str, result: SweepResult) -> None:
-    """The 1-D plot of a sweep (gradcheck_cli.plot)."""
-    from .plot import PlotUnavailable, Region, Sweep1D, plot_sweep_1d
+    """The plot of a sweep (gradcheck_cli.plot): curves over one variable, a heat map of
+    bits of error on the grid over two."""
+    from .plot import Box, PlotUnavailable, Region, Sweep1D, Sweep2D, plot_sweep_1d, plot_sweep_2d
 
     data = result.series
-    (swept,) = result.ranges
-    regions = [Region(r.start[swept.name], r.end[swept.name], str(r.category))
-               for r in result.regions]
     try:
+        if len(result.ranges) == 2:
+            across, up = result.ranges
+            x_axis, y_axis = data["axes"]
+            plot_sweep_2d(path, Sweep2D(
+                x_variable=across.name, y_variable=up.name, expression=result.expression,
+                dtype=result.dtype, x=x_axis, y=y_axis,
+                # grid_bits[i][j] is at (x_axis[i], y_axis[j]); the plot's [i][j] is at (x[j], y[i]).
+                bits_error=data["grid_bits"].T,
+                boxes=[Box(r.start[across.name], r.end[across.name], r.start[up.name],
+                           r.end[up.name], str(r.category), r.status.value)
+                       for r in result.regions]))
+            return
+        (swept,) = result.ranges
+        regions = [Region(r.start[swept.name], r.end[swept.name], str(r.category),
+                          r.status.value) for r in result.regions]
         plot_sweep_1d(path, Sweep1D(
             variable=swept.name, expression=result.expression, dtype=result.dtype,
             x=data["x"], value_exact=data["value_exact"], value_autograd=data["value_autograd"],

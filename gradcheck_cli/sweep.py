@@ -68,12 +68,14 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Region:
-    """A maximal run of neighbouring samples of one verdict other than ``pass`` (1-D).
+    """A maximal run of neighbouring samples of one verdict other than ``pass`` (1-D), or
+    a connected set of grid cells holding samples of one such verdict (2-D, 3-D).
 
-    ``start``/``end`` are its first and last samples; ``boundary`` holds, for each side
-    with samples beyond it, the pair (last float outside, first float inside): adjacent
-    floats of the dtype after bisection (next to passing samples: the last that passes
-    and the first that does not).
+    ``start``/``end`` are its first and last samples (1-D), or the low and high corners
+    of the bounding box of its samples (every swept variable); ``boundary`` holds, for
+    each side with samples beyond it, the pair (last float outside, first float inside):
+    adjacent floats of the dtype after bisection (next to passing samples: the last that
+    passes and the first that does not). Empty with several variables (no bisection).
     """
 
     start: dict[str, float]
@@ -118,8 +120,17 @@ class SweepResult:
     #: The largest relative error of the reference found by comparing it with mpmath at
     #: some samples (``nan``: none compared).
     reference_error: float = float("nan")
+    #: Whether forward mode (dual numbers) was checked beside reverse mode for the first
+    #: partials of every sample; ``forward_note`` says why not where it was not.
+    forward_mode: bool = False
+    forward_note: str | None = None
+    #: Samples placed at the special points SymPy found (kinks, poles, domain edges) and
+    #: their neighbouring floats.
+    special_points: int = 0
     #: With a plot: every sample's values (numpy arrays: ``x``, ``bits``, ``value_exact``,
-    #: ``value_autograd``, ``derivative_exact``, ``derivative_autograd``); not reported.
+    #: ``value_autograd``, ``derivative_exact``, ``derivative_autograd``; over several
+    #: variables ``axes``, the grid's values of each, and ``grid_bits``, its bits of error,
+    #: indexed [i][j] for axes[0][i], axes[1][j]); not reported.
     series: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -195,10 +206,6 @@ def prepare_sweep(expression: str, sweeps: Sequence[str], at: Sequence[str], *,
         if any(r.name == name for r in ranges):
             raise InputError(Category.REPEATED_VARIABLE, f"--sweep names {name} twice")
         ranges.append(SweepRange(name, low, high, text.partition("=")[2].strip()))
-    if len(ranges) > 1:
-        # Not built yet: regions are 1-D runs of samples (see docs/reference.md, Sweeps).
-        raise InputError(Category.BAD_OPTION, "a sweep over more than one variable is not "
-                         "supported yet: sweep one variable and fix the others with --at")
     variables = parse_expression(expression).variables
     for r in ranges:
         if r.name not in variables:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 import torch
+import torch.autograd.forward_ad as fwad
 
 from ..dtypes import DType
 from ..errors import InputError
@@ -37,7 +38,7 @@ from ..limits import MAX_EXACT_POINTS
 from ..parse import Assignment, parse_value
 from ..request import Request
 from ..results import Category, CheckResult, Status
-from ..sweep import Region, Suggestion, SweepRequest, SweepResult
+from ..sweep import Region, Suggestion, SweepRange, SweepRequest, SweepResult
 from . import autograd, symbolic
 
 #: Whether numpy's longdouble is wider than float64 (x86: 80-bit extended precision).
@@ -60,62 +61,148 @@ UNSETTLED = -1
 _STATUS = {PASS: Status.PASS, WARN: Status.WARN, FAIL: Status.FAIL, ERROR: Status.ERROR}
 #: Category codes: the index in this tuple.
 _CATEGORIES = tuple(Category)
-_OK, _MISMATCH, _NAN, _OVERFLOW, _UNDERFLOW, _UNCERTAIN = (_CATEGORIES.index(c) for c in (
-    Category.OK, Category.MISMATCH, Category.AUTOGRAD_NAN, Category.OVERFLOW,
-    Category.UNDERFLOW, Category.UNCERTAIN))
+_OK, _MISMATCH, _NAN, _OVERFLOW, _UNDERFLOW, _UNCERTAIN, _FORWARD = (
+    _CATEGORIES.index(c) for c in (
+        Category.OK, Category.MISMATCH, Category.AUTOGRAD_NAN, Category.OVERFLOW,
+        Category.UNDERFLOW, Category.UNCERTAIN, Category.FORWARD_REVERSE_MISMATCH))
 
 
 def run_sweep(sweep: SweepRequest, *, suggest: bool = True, series: bool = False
               ) -> SweepResult:
-    """Run a validated sweep (one variable) and return what it found.
+    """Run a validated sweep (one to three variables) and return what it found.
 
     With ``suggest``, a region that fails with overflow, underflow or autograd_nan gets
     the first known rewrite of the expression (:mod:`gradcheck_cli.rewrites`), swept over
     the same range. With ``series``, the result keeps every sample's values for a plot.
     """
     request = sweep.request
-    (swept,) = sweep.ranges
-    judge = _Judge(request, swept.name)
-    x = samples(swept.low, swept.high, sweep.samples, request.dtype)
+    names = tuple(r.name for r in sweep.ranges)
+    judge = _Judge(request, names)
+    specials = [_special_values(judge, r) for r in sweep.ranges]
+    if len(names) == 1:
+        (swept,) = sweep.ranges
+        x = samples(swept.low, swept.high, sweep.samples, request.dtype, specials[0])
+        axes = [x]
+    else:
+        axes, x = grid_samples(sweep.ranges, sweep.samples, request.dtype, specials)
+    special_count = int(np.sum(np.any([np.isin(column, extra) for column, extra in
+                                       zip(judge.columns(x).values(), specials, strict=True)],
+                                      axis=0)))
     if judge.impl is not None:
         _check_elementwise(judge, x)
     status, category, bits = judge(x)
-    exact = _ExactChecks(request, swept.name)
+    exact = _ExactChecks(request, names)
     unsettled = np.flatnonzero(status == UNSETTLED)
     # The exact check for as many unsettled samples as the cap allows, spread evenly.
     chosen = unsettled[np.linspace(0, len(unsettled) - 1, min(len(unsettled), MAX_EXACT_POINTS // 2)
                                    ).astype(np.int64)] if len(unsettled) else unsettled
     for index in np.unique(chosen):
-        result = exact(float(x[index]))
+        result = exact(_point(x, int(index)))
         status[index] = result.status.rank
         category[index] = _category_code(result)
     leftover = status == UNSETTLED
     left = int(np.sum(leftover))
     status[status == UNSETTLED] = WARN
     category[(status == WARN) & (category == _OK)] = _UNCERTAIN
-    regions = _regions(x, status, bits, judge, exact, swept.name, leftover)
+    if len(names) == 1:
+        regions = _regions(x, status, bits, judge, exact, names[0], leftover)
+    else:
+        regions = _regions_nd(axes, x, status, bits, judge, exact)
     worst_index = int(np.nanargmax(np.where(np.isnan(bits), np.inf, bits))) if len(bits) else 0
     if regions:
         worst = max(regions, key=lambda r: (r.status.rank, r.max_bits_error)).worst
     else:
-        worst = exact(float(x[worst_index]))
+        worst = exact(_point(x, worst_index))
+    # Samples checked exactly (each region's worst) count as that check says, so that the
+    # summary's counts agree with the regions (a kink the vectorised rule calls underflow).
+    for index, result in exact.samples.items():
+        status[index] = result.status.rank
+        category[index] = _category_code(result)
     by_status = {s.value: int(np.sum(status == code)) for code, s in _STATUS.items()}
     failing = status != PASS
     by_category = {str(c): int(np.sum(failing & (category == i)))
                    for i, c in enumerate(_CATEGORIES) if np.any(failing & (category == i))}
     if suggest:
         regions = _with_suggestions(sweep, regions)
-    kept = _series(judge, x, bits) if series else None
+    kept: dict[str, Any] | None
+    if len(names) == 1:
+        kept = _series(judge, x, bits) if series else None
+        profile = _profile(x, bits, swept.low, swept.high)
+        where = tuple(float(v) for v in np.linspace(swept.low / 2, swept.high / 2,
+                                                    PROFILE_BINS) * 2)
+    else:
+        # The grid's bits of error (the first prod(len(axes)) samples, in C order).
+        grid = bits[:math.prod(len(a) for a in axes)].reshape([len(a) for a in axes])
+        kept = {"axes": axes, "grid_bits": grid, "x": x, "bits": bits} if series else None
+        profile, where = (), ()
     return SweepResult(expression=request.expression.text, dtype=request.dtype,
                        ranges=sweep.ranges, samples=len(x), by_status=by_status,
                        by_category=by_category, confirmed_exactly=exact.count,
-                       regions=tuple(regions), worst=worst,
-                       bits=_profile(x, bits, swept.low, swept.high),
-                       where=tuple(float(v) for v in np.linspace(swept.low / 2, swept.high / 2,
-                                                                 PROFILE_BINS) * 2),
-                       unsettled=left,
-                       wide_reference=WIDE, series=kept,
-                       reference_error=judge.spot_check(x))
+                       regions=tuple(regions), worst=worst, bits=profile, where=where,
+                       unsettled=left, wide_reference=WIDE, series=kept,
+                       reference_error=judge.spot_check(x), forward_mode=judge.forward,
+                       forward_note=judge.forward_note, special_points=special_count)
+
+
+def _special_values(judge: _Judge, swept: SweepRange) -> np.ndarray:
+    """The special points SymPy finds for one swept variable (kinks, poles, domain edges:
+    :func:`gradcheck_cli.engine.sweep_points.special_points`), rounded to the dtype, with
+    the floats just below and above each, inside the range. Only where the expression
+    with the variables not swept fixed depends on this one variable alone (with two swept
+    variables in it, a kink is a curve, not a point of this axis)."""
+    try:
+        from .sweep_points import special_points
+    except ImportError:  # the finder is not part of this build
+        return np.empty(0)
+    dtype = judge.request.dtype
+    symbol = judge.symbols[swept.name]
+    fixed = {judge.symbols[n]: symbolic.exact_float(v) for n, v in judge.fixed.items()}
+    try:
+        expr = judge.exprs[()].subs(fixed)
+        if expr.free_symbols != {symbol}:
+            return np.empty(0)
+        found = special_points(expr, symbol, swept.low, swept.high, budget_s=0.5)
+    except Exception:  # a search that breaks finds nothing; the sweep goes on
+        return np.empty(0)
+    values = np.array([float(v) for v in found], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.empty(0)
+    places = ordered(_in_dtype(values, dtype), dtype)
+    around = from_ordered(np.concatenate([places - 1, places, places + 1]), dtype)
+    return np.unique(around[(around >= swept.low) & (around <= swept.high)])
+
+
+def grid_samples(ranges: tuple[SweepRange, ...], count: int, dtype: str,
+                 specials: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Samples of a box: ``(axes, points)``. Half of ``count`` on a grid, each axis some
+    (count/2)**(1/d) evenly spaced floats of the dtype (ends included) and its special
+    values (0, ±1 where inside, and ``specials``); half uniform over each coordinate's bit
+    patterns, as :func:`samples` draws them, less those that fall on the grid. ``points``
+    has shape (samples, d): the grid first (C order: the last axis fastest), then the
+    random points, sorted."""
+    per_axis = max(2, round((count - count // 2) ** (1 / len(ranges))))
+    axes = []
+    for swept, extra in zip(ranges, specials, strict=True):
+        low, high = swept.low, swept.high
+        with np.errstate(over="ignore"):  # as in samples()
+            halves = np.linspace(low / 2, high / 2, per_axis)
+        even = _in_dtype(2 * halves, dtype)
+        even[0], even[-1] = _in_dtype(np.array([low, high]), dtype)
+        special = np.array([v for v in (-1.0, 0.0, 1.0) if low <= v <= high])
+        axis = np.unique(np.concatenate([even, special, extra]))
+        axes.append(axis[(axis >= low) & (axis <= high)])
+    mesh = np.meshgrid(*axes, indexing="ij")
+    grid = np.stack([m.ravel() for m in mesh], axis=1)
+    rng = np.random.default_rng(SEED)
+    columns = []
+    for swept in ranges:
+        lo, hi = (ordered(_in_dtype(np.array([v]), dtype), dtype)[0]
+                  for v in (swept.low, swept.high))
+        columns.append(from_ordered(rng.integers(lo, hi, size=count // 2, endpoint=True), dtype))
+    spread = np.unique(np.stack(columns, axis=1), axis=0)
+    on_grid = np.all([np.isin(spread[:, i], axis) for i, axis in enumerate(axes)], axis=0)
+    return axes, np.concatenate([grid, spread[~on_grid]])
 
 
 def _check_elementwise(judge: _Judge, x: np.ndarray) -> None:
@@ -132,8 +219,10 @@ def _check_elementwise(judge: _Judge, x: np.ndarray) -> None:
                 abs(a - b) <= 1e-12 * max(abs(a), abs(b))
             if not same:
                 what = "value" if key == () else "derivative in " + "".join(key)
+                where = ", ".join(f"{n} = {v!r}" for n, v in
+                                  zip(judge.names, _point(x, int(index)), strict=True))
                 raise InputError(Category.BAD_OPTION, f"{judge.impl[2] if judge.impl else ''} "
-                                 f"is not elementwise: at {judge.name} = {float(x[index])!r} its "
+                                 f"is not elementwise: at {where} its "
                                  f"{what} is {a!r} alone and {b!r} among the other samples; a "
                                  "sweep computes every sample at once, so it needs a function "
                                  "that treats each element by itself (check it at points with "
@@ -177,8 +266,8 @@ def _with_suggestions(sweep: SweepRequest, regions: list[Region]) -> list[Region
 
 
 def _span(region: Region) -> str:
-    ((name, start),) = region.start.items()
-    return f"{name} from {start!r} to {region.end[name]!r}"
+    return ", ".join(f"{name} from {start!r} to {region.end[name]!r}"
+                     for name, start in region.start.items())
 
 
 def _series(judge: _Judge, x: np.ndarray, bits: np.ndarray) -> dict[str, np.ndarray]:
@@ -193,18 +282,24 @@ def _series(judge: _Judge, x: np.ndarray, bits: np.ndarray) -> dict[str, np.ndar
             "derivative_autograd": actual[key]}
 
 
-def samples(low: float, high: float, count: int, dtype: str) -> np.ndarray:
+def samples(low: float, high: float, count: int, dtype: str,
+            extra: np.ndarray | None = None) -> np.ndarray:
     """``count`` sorted distinct float64 values of ``dtype`` in ``[low, high]``: half evenly
     spaced (both ends included), half uniform over the dtype's bit patterns in the range
-    (so that 1e-300 and 1e300 both get samples), and 0, ±1 where inside."""
-    # Halved and doubled (exactly): high - low overflows for -inf:inf.
-    even = _in_dtype(2 * np.linspace(low / 2, high / 2, max(2, count - count // 2)), dtype)
+    (so that 1e-300 and 1e300 both get samples), and 0, ±1 where inside; and ``extra``
+    values (special points, already floats of the dtype)."""
+    # Halved and doubled (exactly): high - low overflows for -inf:inf. (linspace's last
+    # step may still overflow on the way; it then sets the end to high / 2 itself.)
+    with np.errstate(over="ignore"):
+        halves = np.linspace(low / 2, high / 2, max(2, count - count // 2))
+    even = _in_dtype(2 * halves, dtype)
     even[0], even[-1] = _in_dtype(np.array([low, high]), dtype)
     lo, hi = (ordered(_in_dtype(np.array([v]), dtype), dtype)[0] for v in (low, high))
     rng = np.random.default_rng(SEED)
     spread = from_ordered(rng.integers(lo, hi, size=count // 2, endpoint=True), dtype)
     special = np.array([v for v in (-1.0, 0.0, 1.0) if low <= v <= high])
-    every = np.concatenate([even, spread, special])
+    every = np.concatenate([even, spread, special,
+                            np.empty(0) if extra is None else np.asarray(extra, np.float64)])
     every = every[(every >= low) & (every <= high)] if len(every) else every
     return np.unique(every)  # sorted; 0.0 and -0.0 are one sample
 
@@ -273,11 +368,16 @@ def _round_reference(exact: np.ndarray, dtype: str) -> np.ndarray:
 
 
 class _Judge:
-    """Vectorised verdicts: torch on all samples, the longdouble reference beside it."""
+    """Vectorised verdicts: torch on all samples, the longdouble reference beside it.
 
-    def __init__(self, request: Request, name: str) -> None:
+    Samples are a 1-D array (one swept variable) or an array of shape (samples, variables)
+    (several, in the order of ``names``); the variables not swept are fixed.
+    """
+
+    def __init__(self, request: Request, names: str | tuple[str, ...]) -> None:
         self.request = request
-        self.name = name
+        self.names = (names,) if isinstance(names, str) else tuple(names)
+        self.name = self.names[0]
         self.dtype = autograd.DTYPES[request.dtype]
         variables = request.expression.variables
         symbols = symbolic.symbols_for(variables)
@@ -295,21 +395,36 @@ class _Judge:
 
             resolved = resolve(request.impl, request.expression.variables, request.impl_args)
             self.impl = (resolved.function, resolved.order, resolved.name)
-        self.fixed = {a.name: a.value for a in request.points[0] if a.name != name}
+        self.fixed = {a.name: a.value for a in request.points[0] if a.name not in self.names}
+        self.symbols = symbols
         self.order = [symbols[v] for v in variables]
         self.variables = variables
         self.function = _reference(list(self.exprs.values()), self.order)
         self.largest = DType(request.dtype).largest
+        #: Forward mode for the first partials, until it raises (then why, in ``note``).
+        self.forward = any(len(p) == 1 for p in request.partials)
+        self.forward_note: str | None = None
+
+    def columns(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Each swept variable's values in ``x``."""
+        if x.ndim == 1:
+            return {self.name: x}
+        return {name: x[:, i] for i, name in enumerate(self.names)}
+
+    def _inputs(self, x: np.ndarray, grad: bool) -> dict[str, torch.Tensor]:
+        columns = self.columns(x)
+        inputs = {}
+        for variable in self.variables:
+            data = torch.from_numpy(np.ascontiguousarray(columns[variable])) \
+                if variable in columns else \
+                torch.full((len(x),), self.fixed[variable], dtype=torch.float64)
+            inputs[variable] = data.to(device=self.request.device, dtype=self.dtype
+                                       ).requires_grad_(grad and variable in self.request.wrt)
+        return inputs
 
     def torch_side(self, x: np.ndarray) -> dict[tuple[str, ...], np.ndarray]:
         """Value and first partials of every sample: one forward, one reverse pass."""
-        device = self.request.device
-        inputs = {}
-        for variable in self.variables:
-            data = torch.from_numpy(x) if variable == self.name else \
-                torch.full((len(x),), self.fixed[variable], dtype=torch.float64)
-            inputs[variable] = data.to(device=device, dtype=self.dtype).requires_grad_(
-                variable in self.request.wrt)
+        inputs = self._inputs(x, grad=True)
         if self.impl is not None:  # --impl: the user's function, given every sample at once
             function, parameters, label = self.impl
             output = autograd.Impl(function, parameters, label, (len(x),))(inputs)
@@ -335,6 +450,52 @@ class _Judge:
             found[partial] = np.zeros(len(x)) if tensor is None else _numpy(tensor)
         return found
 
+    def forward_side(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every sample's first partials by forward mode (dual numbers, tangent one on the
+        variable: the expression is elementwise, so that is each sample's derivative).
+        Empty where forward mode is off or raises (it is then off for the sweep, and
+        ``forward_note`` says why)."""
+        if not self.forward:
+            return {}
+        names = sorted({p[0] for p in self.partials if len(p) == 1})
+        plain = self._inputs(x, grad=False)
+        try:
+            return {name: np.broadcast_to(self._tangents(plain, name), (len(x),))
+                    for name in names}
+        except Exception as error:  # a second opinion that cannot be had is left out
+            from .evaluate import _no_jvp
+
+            self.forward = False
+            self.forward_note = "forward mode not supported by this Function" \
+                if self.impl is not None and _no_jvp(error) else \
+                f"forward mode raised {type(error).__name__}: {error}"
+            return {}
+
+    def _tangents(self, plain: dict[str, torch.Tensor], name: str) -> np.ndarray:
+        """autograd.forward_mode's way (the same warning filter, the same retry without
+        zero tangents where they made nan), for every sample at once."""
+        with warnings.catch_warnings(), fwad.dual_level():
+            # torch's JVP decompositions call the deprecated torch.jit.script (see
+            # autograd._tangent): torch's own warnings only.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+            seeded = fwad.make_dual(plain[name], torch.ones_like(plain[name]))  # type: ignore[no-untyped-call]
+            if self.impl is not None:
+                function, parameters, label = self.impl
+                output = autograd.Impl(function, parameters, label, (len(plain[name]),))(
+                    {**plain, name: seeded})
+                return _tangent_of(output)
+            tree = self.request.expression.tree
+            duals = _SweepDuals(plain, torch.zeros((), dtype=self.dtype,
+                                                   device=plain[name].device),
+                                autograd._independent(tree, name))
+            fast = _tangent_of(autograd.evaluate(tree, {name: seeded}, self.dtype, duals))
+            if np.any(np.isnan(fast)):
+                # A zero tangent meeting an infinite value makes 0*inf = nan where torch,
+                # given only the one dual input, would not: ask it that way there.
+                slow = _tangent_of(autograd.evaluate(tree, {**plain, name: seeded}, self.dtype))
+                fast = np.where(np.isnan(fast), np.broadcast_to(slow, fast.shape), fast)
+            return fast
+
     def spot_check(self, x: np.ndarray) -> float:
         """The largest relative error of the longdouble reference at :data:`SPOT_CHECKS`
         samples spread over the sweep, against mpmath at 50 digits (nan where none
@@ -354,9 +515,11 @@ class _Judge:
         except Exception:
             return float("nan")
 
+        columns = self.columns(x)
+
         def truths(index: int, digits: int) -> Any:
             with mpmath.workdps(digits):
-                point = [mpmath.mpf(float(x[index])) if v == self.name else
+                point = [mpmath.mpf(float(columns[v][index])) if v in columns else
                          mpmath.mpf(self.fixed[v]) for v in self.variables]
                 try:
                     return precise(*point)
@@ -381,7 +544,8 @@ class _Judge:
 
     def reference(self, x: np.ndarray) -> dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]]:
         """The reference and its error estimate for each quantity."""
-        wide = {v: (x.astype(np.longdouble) if v == self.name else
+        columns = self.columns(x)
+        wide = {v: (columns[v].astype(np.longdouble) if v in columns else
                     np.full(len(x), self.fixed[v], dtype=np.longdouble)) for v in self.variables}
         narrow = {v: a.astype(np.float64) for v, a in wide.items()}
         found = {}
@@ -435,6 +599,18 @@ class _Judge:
                 warn_category = np.where((over | under) & ~warned,
                                          np.where(over, _OVERFLOW, _UNDERFLOW), warn_category)
                 warned |= over | under
+        # Forward mode against reverse mode, as the point check's second opinion: apart,
+        # the sample fails (forward_reverse_mismatch unless it already fails). No
+        # reference is involved: two torch numbers, compared as compare.agree does.
+        with np.errstate(all="ignore"):
+            for name, forward in self.forward_side(x).items():
+                reverse = actual[(name,)]
+                nan_f, nan_r = np.isnan(forward), np.isnan(reverse)
+                apart = np.where(nan_f | nan_r, nan_f != nan_r, np.where(
+                    np.isinf(forward) | np.isinf(reverse), forward != reverse,
+                    np.abs(forward - reverse) > tol.atol + tol.rtol * np.abs(reverse)))
+                fail_category = np.where(apart & ~failed, _FORWARD, fail_category)
+                failed |= apart
         status = np.where(failed, FAIL, np.where(unsure_any, UNSETTLED,
                                                  np.where(warned, WARN, PASS)))
         category = np.where(failed, fail_category, np.where(warned & ~unsure_any,
@@ -506,6 +682,24 @@ def _without_cancellation(expr: Any) -> Any:
         return expr
 
 
+class _SweepDuals(autograd._Duals):
+    """autograd's forward-mode build, with constants the shape of the samples: a
+    sub-expression of the other variables is an array, and its zero tangent must be one
+    too (make_dual wants the tangent's shape to be the value's)."""
+
+    def constant(self, value: Any) -> Any:
+        tensor = value if isinstance(value, torch.Tensor) else \
+            torch.tensor(value, dtype=self.zero.dtype, device=self.zero.device)
+        if not bool(torch.isfinite(tensor).all()):
+            return tensor  # 0 * inf is nan: an infinite constant takes no tangent
+        return fwad.make_dual(tensor, torch.zeros_like(tensor))  # type: ignore[no-untyped-call]
+
+
+def _tangent_of(output: torch.Tensor) -> np.ndarray:
+    tangent = fwad.unpack_dual(output).tangent  # type: ignore[no-untyped-call]
+    return np.zeros(output.shape) if tangent is None else _numpy(tangent)
+
+
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()
 
@@ -515,21 +709,36 @@ def _category_code(result: CheckResult) -> int:
 
 
 class _ExactChecks:
-    """Today's exact single-point check, counted (and capped by the caller)."""
+    """Today's exact single-point check, counted (and capped by the caller). A point is
+    the tuple of the swept variables' values, in the sweep's order."""
 
-    def __init__(self, request: Request, name: str) -> None:
+    def __init__(self, request: Request, names: tuple[str, ...]) -> None:
         self.request = request
-        self.name = name
-        self.fixed = tuple(a for a in request.points[0] if a.name != name)
+        self.names = names
+        self.fixed = tuple(a for a in request.points[0] if a.name not in names)
         self.count = 0
-        self.done: dict[float, CheckResult] = {}
+        self.done: dict[tuple[float, ...], CheckResult] = {}
+        #: The samples (by index) whose exact check was asked for.
+        self.samples: dict[int, CheckResult] = {}
 
-    def __call__(self, x: float) -> CheckResult:
+    def __call__(self, x: tuple[float, ...], index: int | None = None) -> CheckResult:
+        """The exact check at ``x``; ``index``: the sample it is, if it is one."""
+        if index is not None and x in self.done:
+            self.samples[index] = self.done[x]
         if x not in self.done:
             self.count += 1
-            point = (_assignment(self.name, x), *self.fixed)
+            point = (*(_assignment(n, v) for n, v in zip(self.names, x, strict=True)),
+                     *self.fixed)
             self.done[x] = _check_point(replace(self.request, points=(point,)))
+            if index is not None:
+                self.samples[index] = self.done[x]
         return self.done[x]
+
+
+def _point(x: np.ndarray, index: int) -> tuple[float, ...]:
+    """Sample ``index`` as a point: its swept variables' values."""
+    row = x[index]
+    return (float(row),) if x.ndim == 1 else tuple(float(v) for v in row)
 
 
 def _check_point(request: Request) -> CheckResult:
@@ -590,8 +799,8 @@ def _regions(x: np.ndarray, status: np.ndarray, bits: np.ndarray, judge: _Judge,
         local = np.where(status[run] == np.max(status[run]), local, -np.inf)
         worst_index = first + int(np.argmax(local))
         sides = [next(refined) for side in (first > 0, final < len(x) - 1) if side]
-        if exact.count < MAX_EXACT_POINTS or float(x[worst_index]) in exact.done:
-            worst = exact(float(x[worst_index]))
+        if exact.count < MAX_EXACT_POINTS or (float(x[worst_index]),) in exact.done:
+            worst = exact((float(x[worst_index]),), worst_index)
         else:
             worst = CheckResult(expression=judge.request.expression.text,
                                 point=((name, float(x[worst_index])),), status=Status.WARN,
@@ -606,6 +815,170 @@ def _regions(x: np.ndarray, status: np.ndarray, bits: np.ndarray, judge: _Judge,
                               max_bits_error=float(bits[worst_index]), worst=worst,
                               confirmed=confirmed))
     return regions
+
+
+def _regions_nd(axes: list[np.ndarray], x: np.ndarray, status: np.ndarray, bits: np.ndarray,
+                judge: _Judge, exact: _ExactChecks) -> list[Region]:
+    """Regions of a sweep over several variables: for each verdict other than pass, the
+    connected sets (face neighbours) of grid cells holding a sample of that verdict. A
+    random sample belongs to the cell of its nearest grid point, so it joins the region
+    of that cell's verdict, or makes one (with its neighbours of that verdict). A cell may
+    be in a failing and a warning region at once, as a failure beside warnings makes two
+    regions in 1-D. Each region is the bounding box of its samples; no bisection."""
+    shape = tuple(len(axis) for axis in axes)
+    cell = np.zeros(len(x), dtype=np.int64)
+    for i, axis in enumerate(axes):
+        cell = cell * len(axis) + _nearest(axis, x[:, i])
+    found: list[tuple[np.ndarray, int]] = []
+    for verdict in (ERROR, FAIL, WARN):
+        mine = np.flatnonzero(status == verdict)
+        if not len(mine):
+            continue
+        occupied = np.zeros(math.prod(shape), dtype=bool)
+        occupied[cell[mine]] = True
+        labels = _components(occupied.reshape(shape))[cell[mine]]
+        order = np.argsort(labels, kind="stable")
+        groups = np.split(mine[order], np.flatnonzero(np.diff(labels[order])) + 1)
+        found.extend((group, verdict) for group in groups)
+    # In the order of their low corners, as 1-D regions come in the order of the range.
+    found.sort(key=lambda item: tuple(x[item[0]].min(axis=0)))
+    edges = _box_edges(axes, x, found, judge, exact)
+    request = judge.request
+    regions = []
+    for (members, _), (low, high) in zip(found, edges, strict=True):
+        local = np.where(np.isnan(bits[members]), np.inf, bits[members])
+        worst_index = int(members[int(np.argmax(local))])
+        point = _point(x, worst_index)
+        if exact.count < MAX_EXACT_POINTS or point in exact.done:
+            worst = exact(point, worst_index)
+        else:
+            worst = CheckResult(expression=request.expression.text,
+                                point=tuple(zip(judge.names, point, strict=True)),
+                                status=Status.WARN, category=Category.UNCERTAIN,
+                                message="not checked exactly: the sweep reached "
+                                        f"MAX_EXACT_POINTS = {MAX_EXACT_POINTS}")
+        confirmed = worst.status is not Status.PASS and worst.category is not Category.UNCERTAIN
+        regions.append(Region(
+            start={n: float(v) for n, v in zip(judge.names, low, strict=True)},
+            end={n: float(v) for n, v in zip(judge.names, high, strict=True)},
+            boundary=(),
+            status=worst.status if worst.status is not Status.PASS else Status.WARN,
+            category=worst.category if worst.status is not Status.PASS else Category.UNCERTAIN,
+            max_bits_error=float(bits[worst_index]), worst=worst, confirmed=confirmed))
+    return regions
+
+
+def _box_edges(axes: list[np.ndarray], x: np.ndarray, found: list[tuple[np.ndarray, int]],
+               judge: _Judge, exact: _ExactChecks) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each region's bounding box, its faces pushed out by bisection along each axis: from
+    the region's extreme sample on that side towards the grid value beyond it (the other
+    coordinates kept), where that point has another verdict, to adjacent floats of the
+    dtype. A box edge is then where the verdict changes on that line (709.78... for
+    log(1+exp(x))*y, not the grid value 727.27 after it); elsewhere the box is its
+    samples' own."""
+    boxes = [(x[m].min(axis=0).copy(), x[m].max(axis=0).copy()) for m, _ in found]
+    brackets: list[tuple[int, int, int, np.ndarray, np.ndarray, int]] = []
+    for number, (members, verdict) in enumerate(found):
+        for axis, values in enumerate(axes):
+            for side in (0, 1):
+                inside = x[members[np.argmin(x[members, axis]) if side == 0 else
+                                   np.argmax(x[members, axis])]].copy()
+                place = np.searchsorted(values, inside[axis], side="left" if side == 0 else "right")
+                beyond = place - 1 if side == 0 else place
+                if not 0 <= beyond < len(values) or values[beyond] == inside[axis]:
+                    continue  # the range's end: nothing beyond to bisect towards
+                outside = inside.copy()
+                outside[axis] = values[beyond]
+                brackets.append((number, axis, side, outside, inside, verdict))
+    if not brackets:
+        return boxes
+    outsides = np.array([b[3] for b in brackets])
+    status, _, _ = judge(outsides)
+    for index in np.flatnonzero(status == UNSETTLED):
+        if exact.count < MAX_EXACT_POINTS:
+            status[index] = exact(_point(outsides, int(index))).status.rank
+    keep = [i for i, b in enumerate(brackets) if status[i] != b[5]]
+    refined = _bisect_nd([brackets[i] for i in keep], judge, exact)
+    for i, value in zip(keep, refined, strict=True):
+        number, axis, side = brackets[i][:3]
+        boxes[number][side][axis] = value
+    return boxes
+
+
+def _bisect_nd(brackets: list[tuple[int, int, int, np.ndarray, np.ndarray, int]],
+               judge: _Judge, exact: _ExactChecks) -> list[float]:
+    """:func:`_bisect` along one axis of a point each: the first float inside (of the
+    inside's verdict) next to the last outside, all brackets at once."""
+    if not brackets:
+        return []
+    dtype = judge.request.dtype
+    axis = np.array([b[1] for b in brackets])
+    rows = np.arange(len(brackets))
+    base = np.array([b[4] for b in brackets])
+    outside = ordered(np.array([b[3][b[1]] for b in brackets]), dtype)
+    inside = ordered(np.array([b[4][b[1]] for b in brackets]), dtype)
+    verdict = np.array([b[5] for b in brackets])
+    for _ in range(80):
+        open_ = np.abs(inside - outside) > 1
+        if not np.any(open_):
+            break
+        middle = outside + (inside - outside) // 2
+        points = base.copy()
+        points[rows, axis] = from_ordered(middle, dtype)
+        status, _, _ = judge(points)
+        for index in np.flatnonzero(open_ & (status == UNSETTLED)):
+            if exact.count >= MAX_EXACT_POINTS:
+                status[index] = verdict[index]  # counted inside: that side is not refined
+                continue
+            status[index] = exact(_point(points, int(index))).status.rank
+        within = status == verdict
+        outside = np.where(open_ & ~within, middle, outside)
+        inside = np.where(open_ & within, middle, inside)
+    return [float(v) for v in from_ordered(inside, dtype)]
+
+
+def _nearest(axis: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The index of the nearest value of the sorted ``axis`` to each of ``values``."""
+    right = np.clip(np.searchsorted(axis, values), 1, len(axis) - 1)
+    # Halved: the distance between -1e308 and 1e308 overflows.
+    below = np.abs(values / 2 - axis[right - 1] / 2)
+    above = np.abs(axis[right] / 2 - values / 2)
+    return np.where(below <= above, right - 1, right)
+
+
+def _components(occupied: np.ndarray) -> np.ndarray:
+    """Connected components (face neighbours) of the True cells of a boolean array: each
+    cell's label (the smallest flat index in its component; -1 where not occupied), flat.
+
+    Union-find in numpy, all edges at once: hook each edge's larger root under its smaller
+    one, then compress paths, until every edge has one root (scipy.ndimage.label does
+    this, but scipy is not a dependency).
+    """
+    flat = occupied.ravel()
+    index = np.arange(flat.size).reshape(occupied.shape)
+    starts, ends = [], []
+    for axis in range(occupied.ndim):
+        lower = np.take(index, np.arange(occupied.shape[axis] - 1), axis=axis).ravel()
+        upper = np.take(index, np.arange(1, occupied.shape[axis]), axis=axis).ravel()
+        both = flat[lower] & flat[upper]
+        starts.append(lower[both])
+        ends.append(upper[both])
+    a, b = np.concatenate(starts), np.concatenate(ends)
+    parent = np.arange(flat.size)
+    while True:
+        root_a, root_b = parent[a], parent[b]
+        apart = root_a != root_b
+        if not np.any(apart):
+            break
+        # parent[i] <= i throughout: no cycles.
+        np.minimum.at(parent, np.maximum(root_a, root_b)[apart],
+                      np.minimum(root_a, root_b)[apart])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return np.where(flat, parent, -1)
 
 
 def _bisect(brackets: list[tuple[float, float, int]], judge: _Judge, exact: _ExactChecks
@@ -631,7 +1004,7 @@ def _bisect(brackets: list[tuple[float, float, int]], judge: _Judge, exact: _Exa
             if exact.count >= MAX_EXACT_POINTS:
                 status[index] = verdict[index]  # counted inside: that side is not refined
                 continue
-            status[index] = exact(float(points[index])).status.rank
+            status[index] = exact((float(points[index]),)).status.rank
         within = status == verdict
         outside = np.where(open_ & ~within, middle, outside)
         inside = np.where(open_ & within, middle, inside)

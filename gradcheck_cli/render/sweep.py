@@ -59,7 +59,9 @@ def render_sweep_table(result: SweepResult, *, color: bool = False, width: int =
     console.print(Text(f"sweep of {result.expression}  over  {ranges}  ({result.dtype})",
                        style="bold"))
     console.print(summary_text(result))
-    if result.regions:
+    if result.regions and len(result.ranges) > 1:
+        _print_boxes(console, result, width)
+    elif result.regions:
         columns = ("status", "from", "to", "boundary (outside | inside)", "category",
                    "worst point", "max bits")
         rows = []
@@ -90,6 +92,7 @@ def render_sweep_table(result: SweepResult, *, color: bool = False, width: int =
                     console.print(Text(f"  boundary: last outside {outside!r}"))
                     console.print(Text(f"            first inside {inside!r}"))
                 console.print(Text(f"  worst point {row[5]}   max bits of error {row[6]}"))
+    if result.regions:
         for region in result.regions:
             if region.suggestion is not None:
                 verdict = "✓" if region.suggestion.passes else "✗"
@@ -108,11 +111,59 @@ def render_sweep_table(result: SweepResult, *, color: bool = False, width: int =
     return finish(buffer.getvalue(), color)
 
 
+def _print_boxes(console: Any, result: SweepResult, width: int) -> None:
+    """Regions of a sweep over several variables: a table where every number fits whole
+    (a row per variable: the box's from and to, the worst point's coordinate), else a
+    block per region with a line per corner."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .table import status_mark
+
+    columns = ("status", "var", "from", "to", "worst point", "max bits", "category")
+    rows: list[tuple[Any, ...]] = []
+    for region in result.regions:
+        worst = dict(region.worst.point)
+        for index, (name, low) in enumerate(region.start.items()):
+            value = worst.get(name)
+            first = index == 0
+            rows.append((status_mark(region.status) if first else Text(""), name, _short(low),
+                         _short(region.end[name]),
+                         _short(value) if isinstance(value, float) else "",
+                         f"{region.max_bits_error:.1f}" if first else "",
+                         str(region.category) if first else ""))
+    widths = [max(len(column), *(len(str(row[i])) for row in rows))
+              for i, column in enumerate(columns)]
+    if sum(widths) + 2 * (len(columns) - 1) <= width:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for column in columns:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    for region in result.regions:  # narrow: a block per region, every number whole
+        heading = status_mark(region.status)
+        heading.append(f"  {region.category}  max bits {region.max_bits_error:.1f}")
+        console.print(heading)
+        worst = dict(region.worst.point)
+        for name, low in region.start.items():
+            console.print(Text(f"  {name} from {_short(low)}"))
+            console.print(Text(f"  {' ' * len(name)}   to {_short(region.end[name])}"))
+        for name in region.start:
+            value = worst.get(name)
+            if isinstance(value, float):
+                console.print(Text(f"  worst {name} = {_short(value)}"))
+
+
 def summary_text(result: SweepResult) -> str:
     """``10,003 samples: 9,274 pass, 729 fail (overflow 729); 1 checked exactly``."""
     counts = ", ".join(f"{n:,} {s}" for s, n in result.by_status.items() if n)
     categories = ", ".join(f"{c} {n:,}" for c, n in result.by_category.items())
-    text = f"{result.samples:,} samples: {counts}"
+    text = f"{result.samples:,} samples"
+    if result.special_points:
+        text += f" (of which {result.special_points:,} special points)"
+    text += f": {counts}"
     if categories:
         text += f" ({categories})"
     text += f"; {result.confirmed_exactly:,} checked exactly"
@@ -125,6 +176,10 @@ def summary_text(result: SweepResult) -> str:
                  "error there are understated")
     if not result.wide_reference:
         text += "; reference in float64 only (numpy longdouble is float64 here)"
+    if result.forward_mode:
+        text += "; forward mode checked too"
+    elif result.forward_note:
+        text += f"; no forward mode ({result.forward_note})"
     return text
 
 
@@ -140,6 +195,9 @@ def sweep_record(result: SweepResult) -> dict[str, Any]:
         "wide_reference": result.wide_reference,
         "reference_error": None if math.isnan(result.reference_error)
         else result.reference_error,
+        "special_points": result.special_points,
+        "forward_mode": result.forward_mode,
+        "forward_note": result.forward_note,
         "regions": [{
             "from": {k: number(v) for k, v in region.start.items()},
             "to": {k: number(v) for k, v in region.end.items()},
