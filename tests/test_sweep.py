@@ -263,6 +263,17 @@ def test_a_cancellation_the_reference_cannot_hold_is_reported() -> None:
     assert result.reference_error == pytest.approx(1.0)
 
 
+def test_values_beyond_longdoubles_range_are_not_a_loss_of_precision() -> None:
+    # exp(-x) on [11400, 11500] is below e**-11400 < 1e-4950, under longdouble's smallest
+    # normal (about 3.4e-4932): the reference's 0 there is a range limit, not a
+    # cancellation, and the mpmath comparison skips it (nothing left to compare: nan).
+    import mpmath
+
+    assert mpmath.exp(-11400) < mpmath.mpf(str(np.finfo(np.longdouble).tiny))
+    result = sweep("exp(-x)", "x=11400:11500")
+    assert np.isnan(result.reference_error)
+
+
 def test_log1p_and_expm1_keep_the_reference_right_in_the_tails() -> None:
     # log(1+exp(x)) is evaluated as log1p(exp(x)) by the reference: at x = -100 it is
     # exp(-100) = 3.72e-44 (1 + exp(x) would be 1 in longdouble, the value 0).

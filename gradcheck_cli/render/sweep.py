@@ -172,8 +172,9 @@ def summary_text(result: SweepResult) -> str:
                  "did not reach (counted as uncertain)")
     if result.reference_error > 2.0 ** -40:
         text += (f"; the reference was off by up to {result.reference_error:.2g} (relative) "
-                 "where checked against mpmath: a cancellation it cannot hold, so bits of "
-                 "error there are understated")
+                 "where checked against mpmath (a cancellation, or an intermediate overflow "
+                 "or underflow, that longdouble cannot hold either): verdicts there rest on "
+                 "--atol, and bits of error are understated")
     if not result.wide_reference:
         text += "; reference in float64 only (numpy longdouble is float64 here)"
     if result.forward_mode:
