@@ -13,11 +13,12 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import platform
 import re
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from ..functions import CONSTANTS, FUNCTIONS
 from ..parse import (
     BINARY_OPERATORS,
     Binary,
+    Call,
     Constant,
     Index,
     Node,
@@ -61,6 +63,8 @@ class AutogradResult:
 
 def as_dtype(value: float, dtype_name: str) -> float:
     """A float64 value as ``dtype`` holds it (0.1 in float32 is 0.100000001490116...)."""
+    if dtype_name == "float64" and type(value) is float:
+        return value  # a Python float is a float64: no tensor needed to say so
     return float(torch.tensor(value, dtype=DTYPES[dtype_name]))
 
 
@@ -199,6 +203,65 @@ class _Duals:
             # 0 * inf is nan: an infinite constant takes no tangent (the slow path).
             return tensor
         return fwad.make_dual(tensor, self.zero)  # type: ignore[no-untyped-call]
+
+    def plain_value(self, node: Node, dtype: torch.dtype) -> Any:
+        """A sub-expression computed plainly, from the plain inputs (a constant exponent)."""
+        return _build(node, self.plain, dtype, None)
+
+    def independent_value(self, node: Node, dtype: torch.dtype) -> Any:
+        """A sub-expression without the differentiated variable: plain, zero tangent."""
+        return self.constant(self.plain_value(node, dtype))
+
+
+@dataclass(frozen=True)
+class _SharedDuals(_Duals):
+    """Forward mode in one variable after another at one point, in one dual level.
+
+    The plain value of a sub-expression, and its zero-tangent dual, are the same in
+    every variable's pass that leaves it out: computed once, the passes share them (the
+    same tensors, so the same numbers as computing them again).
+    """
+
+    values: dict[int, Any] = field(default_factory=dict)
+    made: dict[int, Any] = field(default_factory=dict)
+
+    def constant(self, value: Any) -> Any:
+        tensor = value if isinstance(value, torch.Tensor) else \
+            torch.tensor(value, dtype=self.zero.dtype, device=self.zero.device)
+        if tensor.dim() != 0:
+            return super().constant(tensor)
+        # The scalar path's values are 0-d: one number read is the base class's test,
+        # for a fraction of the cost of a tensor of booleans.
+        if not math.isfinite(tensor.item()):
+            return tensor
+        return fwad.make_dual(tensor, self.zero)  # type: ignore[no-untyped-call]
+
+    def plain_value(self, node: Node, dtype: torch.dtype) -> Any:
+        key = id(node)
+        if key not in self.values:
+            self.values[key] = _build(node, self.plain, dtype, None)
+        return self.values[key]
+
+    def independent_value(self, node: Node, dtype: torch.dtype) -> Any:
+        key = id(node)
+        if key not in self.made:
+            self.made[key] = self.constant(self.plain_value(node, dtype))
+        return self.made[key]
+
+
+def _dependencies(tree: Node) -> dict[int, frozenset[str]]:
+    """The variables each node of ``tree`` depends on, by node id."""
+    found: dict[int, frozenset[str]] = {}
+
+    def visit(node: Node) -> frozenset[str]:
+        names = frozenset([node.name]) if isinstance(node, Variable) else frozenset()
+        for child in children(node):
+            names |= visit(child)
+        found[id(node)] = names
+        return names
+
+    visit(tree)
+    return found
 
 
 def _independent(tree: Node, name: str) -> frozenset[int]:
@@ -349,6 +412,8 @@ def step(value: float, order: int, dtype_name: str = "float64") -> float:
     central difference. The step is then made exactly representable: ``(x + h) - x``.
     """
     h = EPSILON[dtype_name] ** (1.0 / (order + 2)) * max(1.0, abs(value))
+    if dtype_name == "float64" and type(value) is float:
+        return float((value + h) - value)  # Python's floats are float64: the same roundings
     # In the dtype itself, so that x + step is exactly the point the dtype holds.
     x = torch.tensor(value, dtype=DTYPES[dtype_name])
     return float((x + h) - x)
@@ -370,6 +435,242 @@ def finite_difference(tree: Node | Side, point: Mapping[str, float], partial: Pa
             shifted[name] += sign * steps[name]
         total += math.prod(signs) * forward_value(tree, shifted, dtype_name)
     return total / math.prod(2 * steps[name] for name in partial)
+
+
+def _vector_bytes() -> int:
+    """The width of the SIMD vectors torch's CPU kernels use here, in bytes (at least).
+
+    x86 with AVX-512: 64; other x86: 32; anything else (ARM's NEON, unknown): 16, the
+    smallest any build uses, so never an overestimate.
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return 16
+    return 64 if capability.startswith("AVX512") else 32
+
+
+#: Elements a batched float64 evaluation may hold and still take the same code as a
+#: 0-d tensor, element for element: torch's element-wise CPU loop (``cpu_kernel_vec``)
+#: computes fewer than two vectors' worth with the scalar function, as for one element;
+#: from two vectors on it uses the vectorised one (SLEEF's ``pow``, ``sinh``, ...), whose
+#: last bits may differ. (``sin``, ``exp``, ``log`` and the other VML functions take the
+#: same vector code at every length.) Set at first use.
+_LANES: list[int] = []
+
+
+def _lanes() -> int:
+    if not _LANES:
+        _LANES.append(2 * _vector_bytes() // 8 - 1)
+    return _LANES[0]
+
+
+def _batchable(side: Side, dtype_name: str) -> bool:
+    """Whether finite differences may evaluate all their points in one batched pass.
+
+    Only the expression as written, on the CPU, in float64 (float32's GELU takes
+    another kernel for a 0-d tensor than for a 1-d one, so other dtypes stay one point
+    at a time), built of operators and element-wise functions; no indexing, no
+    reduction (it would sum over the batch), no ``clamp`` with bounds that hold a
+    variable (a 0-d bound takes the scalar kernel, a batched one the tensor kernel), and
+    no ``logsigmoid``: its CPU kernel splits any tensor of two elements or more among
+    torch's threads, and waking them costs milliseconds where one element costs one
+    microsecond.
+    """
+    if side.tree is None or side.impl is not None or side.device != "cpu" or \
+            dtype_name != "float64":
+        return False
+    stack: list[Node] = [side.tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Index):
+            return False
+        if isinstance(node, Call):
+            function = FUNCTIONS[node.function]
+            if function.kind != "elementwise" or node.function == "logsigmoid":
+                return False
+            if node.function == "clamp" and any(_has_variable(arg) for arg in node.args[1:]):
+                return False
+        stack.extend(children(node))
+    return True
+
+
+def _has_variable(tree: Node) -> bool:
+    return isinstance(tree, Variable) or any(_has_variable(child) for child in children(tree))
+
+
+def _shifted_points(point: Mapping[str, float], partial: Partial, dtype_name: str,
+                    steps: dict[tuple[str, int], float]) -> tuple[list[dict[str, float]],
+                                                                  list[int], float]:
+    """The points of a partial's central difference, their signs and its denominator,
+    with every float computed as :func:`finite_difference` computes it."""
+    order = len(partial)
+    for name in set(partial):
+        if (name, order) not in steps:
+            steps[name, order] = step(point[name], order, dtype_name)
+    points: list[dict[str, float]] = []
+    signs_of: list[int] = []
+    for signs in itertools.product((1, -1), repeat=order):
+        shifted = dict(point)
+        for name, sign in zip(partial, signs, strict=True):
+            shifted[name] += sign * steps[name, order]
+        points.append(shifted)
+        signs_of.append(math.prod(signs))
+    return points, signs_of, math.prod(2 * steps[name, order] for name in partial)
+
+
+def _batched_values(side: Side, points: list[dict[str, float]], dtype_name: str) -> list[float]:
+    """The torch value at each point, in passes of at most :func:`_lanes` points.
+
+    A variable that has one value at every point stays a 0-d tensor, as in
+    :func:`forward_value`; the others are 1-d, one element per point.
+    """
+    dtype = DTYPES[dtype_name]
+    values: list[float] = []
+    lanes = _lanes()
+    for start in range(0, len(points), lanes):
+        chunk = points[start:start + lanes]
+        inputs: dict[str, torch.Tensor] = {}
+        for name, value in chunk[0].items():
+            column = [p[name] for p in chunk]
+            same = all(v == value and math.copysign(1.0, v) == math.copysign(1.0, value)
+                       for v in column)
+            inputs[name] = torch.tensor(value if same else column, dtype=dtype)
+        with torch.no_grad():
+            output = side(inputs, dtype)
+        if output.dim() == 0:
+            values.extend([float(output)] * len(chunk))
+        elif tuple(output.shape) == (len(chunk),):
+            values.extend(output.tolist())
+        else:
+            raise ValueError(f"a batched evaluation gave shape {tuple(output.shape)}")
+    return values
+
+
+def finite_differences(tree: Node | Side, point: Mapping[str, float], partials: Sequence[Partial],
+                       dtype_name: str = "float64") -> dict[Partial, float | None]:
+    """:func:`finite_difference` of each partial (``None`` where it raises), the same
+    numbers to the last bit.
+
+    Where :func:`_batchable` allows, every point of every partial is evaluated in one
+    batched forward pass (or a few); otherwise, and if that pass raises, one partial
+    at a time, one point at a time.
+    """
+    side = as_side(tree)
+    if _batchable(side, dtype_name) and partials:
+        steps: dict[tuple[str, int], float] = {}
+        plans = [_shifted_points(point, partial, dtype_name, steps) for partial in partials]
+        points = [p for shifted, _, _ in plans for p in shifted]
+        try:
+            values: list[float] | None = _batched_values(side, points, dtype_name)
+        except Exception:  # one partial at a time, below, says which ones fail
+            values = None
+        if values is not None:
+            found: dict[Partial, float | None] = {}
+            index = 0
+            for partial, (_, signs, denominator) in zip(partials, plans, strict=True):
+                total = 0.0
+                for sign in signs:  # in finite_difference's order, so the same rounding
+                    total += sign * values[index]
+                    index += 1
+                found[partial] = total / denominator
+            return found
+    found = {}
+    for partial in partials:
+        try:
+            found[partial] = finite_difference(side, point, partial, dtype_name)
+        except Exception:  # a second opinion that cannot be had is left out
+            found[partial] = None
+    return found
+
+
+def forward_modes(tree: Node | Side, point: Mapping[str, float], names: Sequence[str],
+                  dtype_name: str = "float64") -> dict[str, float | Exception]:
+    """:func:`forward_mode` in each of ``names``, or the exception it raised.
+
+    The expression as written is differentiated one variable after another in one dual
+    level, sharing the plain tensors, the plain sub-expressions and their zero-tangent
+    duals: the same operations on the same numbers as one call per variable. The
+    user's function is called once per variable, as :func:`forward_mode` does.
+    """
+    side = as_side(tree)
+    found: dict[str, float | Exception] = {}
+    if side.tree is None:
+        for name in names:
+            try:
+                found[name] = forward_mode(side, point, name, dtype_name)
+            except Exception as error:
+                found[name] = error
+        return found
+    dtype = DTYPES[dtype_name]
+    plain = {n: torch.tensor(v, dtype=dtype, device=side.device) for n, v in point.items()}
+    zero = torch.zeros((), dtype=dtype, device=side.device)
+    depends = _dependencies(side.tree)
+    values: dict[int, Any] = {}
+    made: dict[int, Any] = {}
+    written = Side(tree=side.tree, device=side.device)
+    with warnings.catch_warnings(), fwad.dual_level():
+        # See _tangent: torch's JVP decompositions warn once, on the first dual number.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+        for name in names:
+            try:
+                independent = frozenset(key for key, used in depends.items() if name not in used)
+                duals = _SharedDuals(plain, zero, independent, values, made)
+                fast = _dual_tangent(written, plain, name, dtype, duals)
+                # As forward_mode: where a zero tangent met an infinite value, ask torch
+                # with the one dual input.
+                found[name] = _dual_tangent(written, plain, name, dtype, None) \
+                    if math.isnan(fast) else fast
+            except Exception as error:
+                found[name] = error
+    return found
+
+
+def _dual_tangent(tree: Side, plain: Mapping[str, torch.Tensor], name: str, dtype: torch.dtype,
+                  duals: _Duals | None) -> float:
+    """The tangent of the output, ``name`` seeded with 1, inside the caller's dual level."""
+    seeded = fwad.make_dual(plain[name], torch.ones((), dtype=dtype,  # type: ignore[no-untyped-call]
+                                                    device=plain[name].device))
+    inputs = {**plain, name: seeded} if duals is None else {name: seeded}
+    tangent = fwad.unpack_dual(evaluate(tree, inputs, dtype, duals)).tangent  # type: ignore[no-untyped-call]
+    return 0.0 if tangent is None else float(tangent)
+
+
+class Opinions:
+    """The torch side's second opinions at one point, finite differences and forward
+    mode, each computed for every partial at once at its first use."""
+
+    def __init__(self, side: Node | Side, point: Mapping[str, float], partials: Sequence[Partial],
+                 dtype_name: str = "float64") -> None:
+        self.side = as_side(side)
+        self.point = point
+        self.partials = tuple(partials)
+        self.dtype_name = dtype_name
+        self._differences: dict[Partial, float | None] | None = None
+        self._forward: dict[str, float | Exception] | None = None
+
+    def finite_difference(self, partial: Partial) -> float | None:
+        """The partial's central finite difference, ``None`` where it cannot be had."""
+        if self.side.tree is None:  # the user's function: called as before, in order
+            try:
+                return finite_difference(self.side, self.point, partial, self.dtype_name)
+            except Exception:
+                return None
+        if self._differences is None:
+            self._differences = finite_differences(self.side, self.point, self.partials,
+                                                   self.dtype_name)
+        return self._differences[partial]
+
+    def forward_mode(self, name: str) -> float:
+        """The first partial in ``name`` by forward mode; raises as :func:`forward_mode`."""
+        if self.side.tree is None:
+            return forward_mode(self.side, self.point, name, self.dtype_name)
+        if self._forward is None:
+            names = tuple(dict.fromkeys(p[0] for p in self.partials if len(p) == 1))
+            self._forward = forward_modes(self.side, self.point, names, self.dtype_name)
+        found = self._forward[name]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
 
 def one_sided_differences(tree: Node | Side, point: Mapping[str, float], name: str,
@@ -395,7 +696,7 @@ def forward_value(tree: Node | Side, point: Mapping[str, float], dtype_name: str
 def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
            duals: _Duals | None) -> Any:
     if duals is not None and id(node) in duals.independent:
-        return duals.constant(_build(node, duals.plain, dtype, None))
+        return duals.independent_value(node, dtype)
     if isinstance(node, Number | Constant):
         value = node.value if isinstance(node, Number) else CONSTANTS[node.name]
         # An integer past int64 would overflow torch's scalar conversion; as a float it
@@ -413,7 +714,7 @@ def _build(node: Node, inputs: Mapping[str, torch.Tensor], dtype: torch.dtype,
     if isinstance(node, Binary):
         left = _build(node.left, inputs, dtype, duals)
         if node.op == "**" and duals is not None and id(node.right) in duals.independent:
-            right = _build(node.right, duals.plain, dtype, None)
+            right = duals.plain_value(node.right, dtype)
             if isinstance(right, torch.Tensor) and right.dim() == 0:
                 right = float(right)  # pow(dual, float) keeps to torch's fast path
         else:

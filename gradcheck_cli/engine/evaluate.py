@@ -165,9 +165,12 @@ def _run_point(request: Request, point: tuple[Assignment, ...], symbols: Mapping
             value = _impl_value(value, sides.impl, site, None if spec is None else spec.value)
         kinks = symbolic.kink_sites(expression.tree, symbols, site.exact_point)
         place = replace(place, outside_domain=value.category == Category.DOMAIN)
+        # Finite differences and forward mode for every partial at once (batched where
+        # that gives the same numbers): the second opinions, not the judged column.
+        opinions = autograd.Opinions(sides.checked, site.floats, request.partials, request.dtype)
         derivatives = tuple(
             _derivative(partial, computed.partials[partial], kinks, site, place, in_float64,
-                        value, None if spec is None else spec.partials[partial])
+                        value, None if spec is None else spec.partials[partial], opinions)
             for partial in request.partials
         )
     except autograd.ImplError as failure:
@@ -260,17 +263,19 @@ class _Float64Rerun:
 
 def _derivative(partial: Partial, gradient: float | None, kinks: list[tuple[Call, frozenset[str]]],
                 site: _Site, place: Place, in_float64: _Float64Rerun,
-                value: Comparison | None = None, spec: float | None = None) -> Derivative:
+                value: Comparison | None = None, spec: float | None = None,
+                opinions: autograd.Opinions | None = None) -> Derivative:
     label = "".join(partial)
     actual = 0.0 if gradient is None else gradient
     tree, floats, dtype = site.side, site.floats, site.dtype
     impl = tree.impl
-    finite_difference = attempt(lambda: autograd.finite_difference(tree, floats, partial, dtype))
+    opinions = opinions or autograd.Opinions(tree, floats, [partial], dtype)
+    finite_difference = opinions.finite_difference(partial)
     forward_note = None
     forward_mode = None
     if len(partial) == 1:
         try:
-            forward_mode = autograd.forward_mode(tree, floats, partial[0], dtype)
+            forward_mode = opinions.forward_mode(partial[0])
         except Exception as error:  # a second opinion that cannot be had is left out
             if impl is not None and _no_jvp(error):
                 forward_note = "forward mode not supported by this Function"
@@ -332,7 +337,18 @@ def _impl_derivative(derivative: Derivative, unreached: bool, value: Comparison 
                        message=message)
     fd = derivative.finite_difference
     value_agrees = value is not None and value.status is not Status.FAIL
-    if derivative.status is Status.FAIL and value_agrees and isinstance(exact, float) \
+    backward_right = isinstance(exact, float) and isinstance(derivative.autograd, float) \
+        and site.tolerance.close(derivative.autograd, exact)
+    if derivative.status is Status.FAIL and derivative.category is \
+            Category.FORWARD_REVERSE_MISMATCH and backward_right:
+        # Reverse mode agrees with the mathematics and forward mode does not: the bug is in
+        # its forward-mode derivative (a Function's jvp), not in its backward.
+        message = (f"the backward of {impl.name} agrees with the exact derivative; its "
+                   "forward mode (a torch.autograd.Function's jvp) does not: the jvp is wrong")
+        return replace(derivative, message="; ".join(
+            [n for n in (derivative.message, message) if n]))
+    if derivative.status is Status.FAIL and value_agrees and not backward_right \
+            and isinstance(exact, float) \
             and isinstance(fd, float) and derivative.category in (
                 Category.MISMATCH, Category.FORWARD_REVERSE_MISMATCH, Category.ROUNDING) \
             and finite_difference_tolerance(len(derivative.wrt), site.dtype).close(fd, exact):
