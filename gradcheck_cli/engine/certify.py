@@ -38,7 +38,9 @@ A value whose digits do not settle within :data:`MAX_BITS` is uncertain.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,6 +84,45 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
     SymPy's ``equals(0)`` on the substituted expression, within a time budget.
     """
     point = point or {}
+    if prove_zero is not None:
+        return _value(expr, point, prove_zero)
+    # A check asks for the same value several times (the function's value, then again
+    # for each partial, to see that it does not jump there): the answer is a function
+    # of the expression and the point alone, so it is computed once.
+    try:
+        key = (expr, frozenset(point.items()))
+        found = _RESULTS.get(key, _MISSING)
+    except TypeError:  # something unhashable: not worth a cache
+        return _value(expr, point, None)
+    if found is not _MISSING:
+        with contextlib.suppress(KeyError):  # another thread's check may have dropped it
+            _RESULTS.move_to_end(key)
+        return found  # type: ignore[return-value]
+    mark = len(_UNREPEATABLE)
+    result = _value(expr, point, None)
+    if len(_UNREPEATABLE) == mark:
+        _RESULTS[key] = result
+        if len(_RESULTS) > _RESULTS_KEPT:
+            with contextlib.suppress(KeyError):
+                _RESULTS.popitem(last=False)
+    if mark == 0:
+        _UNREPEATABLE.clear()
+    return result
+
+
+#: Results of :func:`value` by (expression, point), the most recently used last.
+_RESULTS: OrderedDict[tuple[Any, frozenset[tuple[Any, Any]]], Exact | None] = OrderedDict()
+#: How many results are kept: a check needs a few dozen; lines seldom share any.
+_RESULTS_KEPT = 512
+_MISSING = object()
+#: Set while an evaluation's result depends on more than the expression and the point
+#: (a zero proof within a CPU-time budget, Python's recursion limit): not kept.
+_UNREPEATABLE: list[bool] = []
+
+
+def _value(expr: Any, point: Mapping[Any, Any],
+           prove_zero: Callable[[], bool | None] | None) -> Exact | None:
+    """:func:`value`, computed."""
     # Evaluations that went through, at rising precision: (bits, value).
     tried: list[tuple[int, Any]] = []
     bits = START_BITS
@@ -105,6 +146,7 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
     except _UnsettledError:
         return None
     except RecursionError:
+        _UNREPEATABLE.append(True)
         # cos(expm1(1e300)): reducing an argument of 10^(4e299) modulo 2*pi needs more
         # digits of pi than any precision holds; mpmath recurses until Python stops it.
         return Exact(math.nan, Kind.UNCERTAIN, "mpmath cannot evaluate it (an argument too "
@@ -120,6 +162,7 @@ def value(expr: Any, point: Mapping[Any, Any] | None = None,
     if _vanishing(before, last, last_bits):
         # The value shrank with the rounding: a zero the arithmetic cannot see (its
         # terms cancel exactly). Ask SymPy for a proof.
+        _UNREPEATABLE.append(True)
         proved = (prove_zero or _prover(expr, point))()
         if proved:
             return Exact(0.0, Kind.FINITE, "0")
@@ -143,8 +186,10 @@ def _settled(a: Any, b: Any) -> bool:
         return False
     if _huge_exponent(a) or _huge_exponent(b):
         return shown(a) == shown(b)  # all that is shown of 10^(-2.17e599) is its exponent
-    return bool(mpmath.nstr(a, SHOWN_DIGITS + 2) == mpmath.nstr(b, SHOWN_DIGITS + 2)) or \
-        abs(a - b) <= abs(b) * mpmath.mpf(10) ** -(SHOWN_DIGITS + 3)
+    # The arithmetic test first: it is what settles nearly every value, and it is far
+    # cheaper than writing both out in decimal (either test suffices).
+    return bool(abs(a - b) <= abs(b) * mpmath.mpf(10) ** -(SHOWN_DIGITS + 3)) or \
+        mpmath.nstr(a, SHOWN_DIGITS + 2) == mpmath.nstr(b, SHOWN_DIGITS + 2)
 
 
 def _vanishing(before: Any, last: Any, bits: int) -> bool:

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 from sympy.core.evalf import PrecisionExhausted
+from sympy.core.exprtools import decompose_power
+from sympy.core.sorting import default_sort_key
+from sympy.printing.str import StrPrinter
 
 from ..compare import REAL_KINDS, Exact, Kind, Written
 from ..dtypes import DType
@@ -99,8 +102,141 @@ def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
 
 
 def formula(expr: sp.Expr) -> str:
-    """A derivative as SymPy prints it, in the expression language (``**`` for power)."""
-    return str(expr)
+    """A derivative as SymPy prints it, in the expression language (``**`` for power).
+
+    Exactly ``str(expr)``, by SymPy's own printer; only the text of each sub-expression
+    is remembered (:class:`_RememberingPrinter`), so that the factors a derivative
+    repeats (``exp(-x**2)`` in each term, the partials of one line, ``x**2 + 1`` of many
+    lines) are ordered and printed once.
+    """
+    if max(len(_PRINTED), len(_COMPLEX), len(_DECOMPOSED)) > _PRINTED_KEPT:
+        _PRINTED.clear()
+        _COMPLEX.clear()
+        _DECOMPOSED.clear()
+    return str(_RememberingPrinter({"order": None}).doprint(expr))
+
+
+class _RememberingPrinter(StrPrinter):  # type: ignore[misc]  # SymPy is untyped
+    """SymPy's ``StrPrinter`` with the default settings (those of ``str``), which looks up
+    the text of a sub-expression it has printed before.
+
+    The text of a sub-expression is a function of the sub-expression alone (equal
+    expressions print alike), with two exceptions that are printed afresh: a call with
+    options (``_print_Pow`` passes ``rational=``), and a ``Float``, which is printed with
+    all its digits at the top level and stripped below it.
+    """
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if kwargs or not isinstance(expr, sp.Basic) or isinstance(expr, sp.Float):
+            return str(super()._print(expr, **kwargs))
+        text = _PRINTED.get(expr)
+        if text is None:
+            text = _PRINTED[expr] = str(super()._print(expr))
+        return text
+
+    def _as_ordered_terms(self, expr: Any, order: Any = None) -> list[Any]:
+        if _ORDERING_COPIED and (order or self.order) is None \
+                and type(expr).as_ordered_terms is sp.Expr.as_ordered_terms \
+                and type(expr).as_terms is sp.Expr.as_terms:
+            return _ordered_terms(expr)
+        return list(super()._as_ordered_terms(expr, order))
+
+
+def _ordered_terms(expr: Any) -> list[Any]:
+    """``expr.as_ordered_terms()``: SymPy's code (``Expr.as_ordered_terms`` and
+    ``Expr.as_terms`` of SymPy 1.14) with two of its steps remembered, the float value
+    of a rational coefficient (``complex(2)`` goes through ``evalf``) and the
+    decomposition of a factor into base and exponent. ``tests/test_exact_speed_paths.py``
+    holds the order to SymPy's."""
+    if expr.is_Add:
+        # Add(Number, Mul(Number, expr)), the first number positive and the second
+        # negative (1 - x), is printed in its own order.
+        def key(term: Any) -> bool:
+            return not isinstance(term, sp.Number | sp.NumberSymbol)
+        add_args = sorted(sp.Add.make_args(expr), key=key)
+        if len(add_args) == 2 and isinstance(add_args[0], sp.Number | sp.NumberSymbol) \
+                and isinstance(add_args[1], sp.Mul):
+            mul_args = sorted(sp.Mul.make_args(add_args[1]), key=key)
+            if len(mul_args) == 2 and isinstance(mul_args[0], sp.Number) \
+                    and add_args[0].is_positive and mul_args[0].is_negative:
+                return add_args
+    if not _ORDER:
+        # The sort key of the default order is the same pure function every time.
+        _ORDER.append(sp.Expr._parse_order(None))
+    order_key, reverse = _ORDER[0]
+    terms = _terms(expr)
+    if not any(term.is_Order for term, _ in terms):
+        ordered = sorted(terms, key=order_key, reverse=reverse)
+    else:
+        ordered = sorted([t for t in terms if not t[0].is_Order], key=order_key, reverse=True) \
+            + sorted([t for t in terms if t[0].is_Order], key=order_key, reverse=True)
+    return [term for term, _ in ordered]
+
+
+def _terms(expr: Any) -> list[tuple[Any, Any]]:
+    """``expr.as_terms()[0]``, remembering :func:`_complex` and ``decompose_power``."""
+    gens: set[Any] = set()
+    found = []
+    for term in sp.Add.make_args(expr):
+        coeff_expr, rest = term.as_coeff_Mul()
+        coeff = _complex(coeff_expr)
+        if coeff is None:
+            coeff = complex(coeff_expr)  # raises as SymPy's own does
+        cpart: dict[Any, Any] = {}
+        ncpart = []
+        if rest is not sp.S.One:
+            for factor in sp.Mul.make_args(rest):
+                if factor.is_number:
+                    number = _complex(factor)
+                    if number is not None:
+                        coeff *= number
+                        continue
+                if factor.is_commutative:
+                    decomposed = _DECOMPOSED.get(factor)
+                    if decomposed is None:
+                        decomposed = _DECOMPOSED[factor] = decompose_power(factor)
+                    base, exponent = decomposed
+                    cpart[base] = exponent
+                    gens.add(base)
+                else:
+                    ncpart.append(factor)
+        found.append((term, ((coeff.real, coeff.imag), cpart, tuple(ncpart))))
+    indices = {g: i for i, g in enumerate(sorted(gens, key=default_sort_key))}
+    result = []
+    for term, (coeff_pair, cpart, ncpart_tuple) in found:
+        monom = [0] * len(indices)
+        for base, exponent in cpart.items():
+            monom[indices[base]] = exponent
+        result.append((term, (coeff_pair, tuple(monom), ncpart_tuple)))
+    return result
+
+
+def _complex(number: Any) -> complex | None:
+    """``complex(number)``, remembered for rationals; ``None`` where it raises
+    ``TypeError`` or ``ValueError`` (as ``as_terms`` then leaves the factor be)."""
+    if number.is_Rational:
+        found = _COMPLEX.get(number)
+        if found is None:
+            found = _COMPLEX[number] = complex(number)
+        return found
+    try:
+        return complex(number)
+    except (TypeError, ValueError):
+        return None
+
+
+#: Whether :func:`_ordered_terms` is a copy of this SymPy's own ordering: it was copied
+#: from 1.14 and is tested against 1.13 (the floor) and 1.14; another version orders terms
+#: with its own code (slower, never different).
+_ORDERING_COPIED = sp.__version__.startswith(("1.13.", "1.14."))
+#: The text of sub-expressions printed by :func:`formula`, and how many are kept
+#: before starting afresh (a line's formulas have at most a few hundred); with them,
+#: what :func:`_terms` remembers.
+_PRINTED: dict[sp.Basic, str] = {}
+_PRINTED_KEPT = 4096
+_COMPLEX: dict[sp.Basic, complex] = {}
+_ORDER: list[tuple[Any, bool]] = []
+_DECOMPOSED: dict[sp.Basic, tuple[Any, Any]] = {}
 
 
 def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],

@@ -1,0 +1,157 @@
+"""The exact side's fast paths give what the plain paths give (issue 14).
+
+* :func:`symbolic.formula` remembers the text of sub-expressions: its text must be
+  SymPy's ``str()`` byte for byte, on trees of every shape a derivative takes, printed
+  in any order (a remembered sub-expression printed again at another depth).
+* :func:`certify.value` remembers its results by (expression, point): a remembered
+  result must be the one computed afresh, and the values themselves must be right
+  (mpmath at 50 digits, independently of SymPy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import pytest
+import sympy as sp
+
+from gradcheck_cli.compare import Kind
+from gradcheck_cli.engine import certify, symbolic
+from gradcheck_cli.engine.sympy_functions import lgamma, sinc, xlogy
+
+x, y = sp.Symbol("x", real=True, finite=True), sp.Symbol("y", real=True, finite=True)
+half = sp.Rational(1, 2)
+
+#: Trees of the shapes derivatives take: rationals, negative and fractional powers,
+#: nested functions, piecewise and extremum atoms, the project's own functions, and
+#: numbers written as SymPy orders them (a sum with a negative coefficient first).
+TREES: list[sp.Expr] = [
+    x**2 + 1,
+    1 - x,
+    -x + 3,
+    2 - 3 * x,
+    sp.Rational(3, 7) * x - sp.Rational(5, 2),
+    x ** -2,
+    1 / (x**2 + 1) ** 2,
+    -2 * x / (x**2 + 1) ** 2,
+    sp.sqrt(x) / 2 + x ** sp.Rational(-3, 2),
+    x**y * sp.log(x) + y * x ** (y - 1),
+    sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi),
+    x * sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi) + sp.erf(x / sp.sqrt(2)) / 2 + half,
+    sp.sin(sp.cos(sp.tan(x))) * (1 - sp.tan(x) ** 2),
+    sp.tanh(sp.log(sp.exp(x) + 1)) ** 2 - 1,
+    (-2 * sp.cot(x) ** 2 - 2) * sp.cot(x) * sp.polygamma(0, sp.cot(x) ** 2 + sp.Rational(17, 20)),
+    sp.Heaviside(x) + sp.sign(x - 1) * sp.Abs(x),
+    sp.Max(0, x) * sp.Min(x, y) + sp.DiracDelta(x),
+    sp.Piecewise((x**2, x > 0), (-x, True)) + 1,
+    sp.atan2(y, x) - sp.pi / 4,
+    lgamma(x**2 + 1) * sinc(x) - xlogy(x, y**2 + 1),
+    sp.Float("0.125") * x + sp.Float("1.5", 30),
+    sp.Float("2.5"),
+    sp.Integer(-3),
+    sp.nan,
+    sp.zoo * x,
+    sp.oo - x,
+    -sp.sqrt(2) * x * sp.exp(-x) - sp.pi,
+    sp.I * x + 2,
+    (x + y) ** 3 - 3 * x * y * (x + y) + sp.exp(x) * sp.exp(x + y),
+    -(x + 1) / (x - 1) ** 3,
+    sp.exp(2) * x + sp.log(3) * y - sp.pi * x * y,
+    x + x**2 + sp.O(x**3),
+    sp.Rational(-1, 3) * x**y + sp.Rational(2, 3) * y**x + x * y,
+]
+
+
+@pytest.mark.parametrize("tree", TREES, ids=[str(t) for t in TREES])
+def test_formula_is_sympys_text(tree: sp.Expr) -> None:
+    assert symbolic.formula(tree) == str(tree)
+
+
+def test_formula_is_sympys_text_with_sub_expressions_remembered_at_other_depths() -> None:
+    # Every sub-expression printed first on its own, then inside the larger trees (and
+    # the larger trees first, then their parts): the remembered text must not depend on
+    # the depth or the order in which it was first printed.
+    parts = [node for tree in TREES for node in sp.preorder_traversal(tree)
+             if isinstance(node, sp.Basic)]
+    for expr in parts + TREES + list(reversed(parts)):
+        assert symbolic.formula(expr) == str(expr), expr
+
+
+def test_formula_prints_a_float_at_the_top_with_all_its_digits() -> None:
+    # SymPy strips a Float's trailing digits only below the top level: the top-level
+    # Float must not reuse the text remembered from inside a product, or vice versa.
+    number = sp.Float("1.50000000000000000000", 25)
+    assert symbolic.formula(number * x) == str(number * x)
+    assert symbolic.formula(number) == str(number)
+
+
+#: (expression, point, value at 50 digits by mpmath on its own).
+VALUES = [
+    (x**2 + 1, {x: sp.Rational(3, 10)}, mpmath.mpf("1.09")),
+    (sp.exp(-x**2) * sp.sin(3 * x), {x: sp.Rational(7, 5)},
+     lambda: mpmath.exp(-mpmath.mpf(7) ** 2 / 25) * mpmath.sin(mpmath.mpf(21) / 5)),
+    (sp.log(1 + sp.exp(-x)), {x: sp.Integer(40)}, lambda: mpmath.log1p(mpmath.exp(-40))),
+    (sp.erf(x) + 1, {x: sp.Integer(-6)}, lambda: mpmath.erfc(6)),
+    (x ** y * sp.log(x), {x: sp.Rational(5, 2), y: sp.Rational(-1, 3)},
+     lambda: mpmath.power(mpmath.mpf(5) / 2, -mpmath.mpf(1) / 3) * mpmath.log(mpmath.mpf(5) / 2)),
+    (sp.atan2(y, x), {x: sp.Integer(-1), y: sp.Rational(1, 10**20)},
+     lambda: mpmath.atan2(mpmath.mpf(1) / 10**20, -1)),
+    (lgamma(x), {x: sp.Rational(-5, 2)}, lambda: mpmath.log(abs(mpmath.gamma(-mpmath.mpf(5) / 2)))),
+]
+
+
+@pytest.mark.parametrize(("expr", "point", "expected"), VALUES, ids=[str(v[0]) for v in VALUES])
+def test_certified_value_is_right_and_the_same_when_remembered(expr: sp.Expr, point: dict,
+                                                              expected: object) -> None:
+    with mpmath.workdps(50):
+        truth = expected() if callable(expected) else expected
+        truth_float = float(truth)
+    certify._RESULTS.clear()
+    fresh = certify.value(expr, point)
+    assert fresh is not None and fresh.kind is Kind.FINITE
+    assert fresh.value == truth_float
+    again = certify.value(expr, point)
+    assert again == fresh
+    assert (expr, frozenset(point.items())) in certify._RESULTS
+
+
+def test_remembered_results_are_per_point_and_per_symbol() -> None:
+    positive = sp.Symbol("x", real=True, finite=True, positive=True)
+    certify._RESULTS.clear()
+    at_one = certify.value(sp.sqrt(x), {x: sp.Integer(1)})
+    at_four = certify.value(sp.sqrt(x), {x: sp.Integer(4)})
+    other_symbol = certify.value(sp.sqrt(x), {positive: sp.Integer(4)})  # x is not given
+    assert at_one is not None and at_one.value == 1.0
+    assert at_four is not None and at_four.value == 2.0
+    assert other_symbol is None
+
+
+def test_a_zero_proof_is_not_remembered() -> None:
+    # sin(x)**2 + cos(x)**2 - 1 vanishes at every precision: its value rests on a proof
+    # within a time budget, which is asked for again, not remembered.
+    expr = sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1
+    point = {x: sp.Rational(1, 3)}
+    certify._RESULTS.clear()
+    first = certify.value(expr, point)
+    assert first is not None and first.value == 0.0 and first.kind is Kind.FINITE
+    assert (expr, frozenset(point.items())) not in certify._RESULTS
+    calls: list[int] = []
+
+    def unproved() -> bool | None:
+        calls.append(1)
+        return None
+
+    doubted = certify.value(expr, point, prove_zero=unproved)
+    assert calls == [1]
+    assert doubted is not None and doubted.doubt is not None
+
+
+def test_the_remembered_results_are_bounded() -> None:
+    certify._RESULTS.clear()
+    for k in range(certify._RESULTS_KEPT + 50):
+        certify.value(x + 1, {x: sp.Integer(k)})
+    assert len(certify._RESULTS) == certify._RESULTS_KEPT
+    latest = certify.value(x + 1, {x: sp.Integer(certify._RESULTS_KEPT + 49)})
+    assert latest is not None and latest.value == certify._RESULTS_KEPT + 50
+    assert not math.isnan(latest.value)
