@@ -364,6 +364,9 @@ def main() -> None:
                         "e.g. a copy of the baseline; the lines are this tree's")
     parser.add_argument("--distinct", action="store_true",
                         help="lines from distinct_lines.py (seed --seed) instead of the templates")
+    parser.add_argument("--max-depth", type=int, default=None,
+                        help="with --distinct: the deepest expression tree (distinct_lines.py's "
+                        "default 4; 2 gives lines about as heavy as issue 14's held-out file)")
     parser.add_argument("--naive", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--result", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -381,8 +384,10 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from distinct_lines import generate
 
-        lines = generate(args.lines, args.seed)
-        path = OUT / f"distinct-{args.lines}-{args.seed}.txt"
+        depth = {} if args.max_depth is None else {"max_depth": args.max_depth}
+        lines = generate(args.lines, args.seed, **depth)
+        suffix = "" if args.max_depth is None else f"-d{args.max_depth}"
+        path = OUT / f"distinct-{args.lines}-{args.seed}{suffix}.txt"
     else:
         lines = make_lines(args.lines, args.seed)
         path = OUT / f"batch-{args.lines}-{args.seed}.txt"
