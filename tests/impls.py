@@ -134,6 +134,21 @@ class GoodSigmoid(torch.autograd.Function):
         return tangent * ctx.s * (1 - ctx.s)
 
 
+class WrongJvpSigmoid(GoodSigmoid):
+    """sigmoid with the right backward and a jvp that is wrong where sigmoid(x) < 1/2 (it
+    forgets the factor 1 - s there): a bug only forward mode sees."""
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
+        s = ctx.s
+        return tangent * torch.where(s < 0.5, s, s * (1 - s))
+
+
+def wrong_jvp_sigmoid_times(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """WrongJvpSigmoid(x) * y: the same jvp bug, in x, with a second variable."""
+    return WrongJvpSigmoid.apply(x) * y  # type: ignore[no-any-return, no-untyped-call]
+
+
 class BackwardRaises(torch.autograd.Function):
     """A backward that raises."""
 

@@ -358,31 +358,11 @@ def test_one_variable_and_one_parameter_need_no_names() -> None:
     assert abs(d.autograd - (s + 1.5 * s * (1 - s))) <= 1e-15  # type: ignore[operator]
 
 
-class _WrongJvpSigmoid(torch.autograd.Function):
-    """sigmoid with the right backward and a jvp that forgets the factor 1 - s."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(x)
-        ctx.s = s
-        ctx.save_for_backward(s)
-        return s
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (s,) = ctx.saved_tensors
-        return grad * s * (1 - s)  # type: ignore[no-any-return]
-
-    @staticmethod
-    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
-        return tangent * ctx.s  # type: ignore[no-any-return]
-
-
 def test_a_wrong_jvp_is_not_called_a_wrong_backward() -> None:
-    # At x = -1: sigmoid'(x) = s*(1-s) with s = 1/(1+e), by hand; the jvp gives s alone.
+    # At x = -1: sigmoid'(x) = s*(1-s) with s = 1/(1+e), by hand; the jvp (wrong where
+    # s < 1/2) gives s alone.
     s = 1 / (1 + math.e)
-    result = check("sigmoid(x)", "x=-1",
-                   impl=lambda x: _WrongJvpSigmoid.apply(x))  # type: ignore[no-untyped-call]
+    result = check("sigmoid(x)", "x=-1", impl="tests.impls:WrongJvpSigmoid.apply")
     (derivative,) = result.derivatives
     assert result.status.value == "fail"
     assert derivative.category.value == "forward_reverse_mismatch"

@@ -172,36 +172,6 @@ def test_a_3d_sweep_with_a_fixed_variable(gradcheck: Callable[..., Result]) -> N
 
 # -- forward mode ----------------------------------------------------------------------------
 
-class WrongJvpSigmoid(torch.autograd.Function):
-    """sigmoid with the right backward and a jvp that is wrong where sigmoid(x) < 1/2
-    (it forgets the factor 1 - s there): a bug only forward mode sees."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(x)
-        ctx.save_for_backward(s)
-        ctx.s = s
-        return s
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (s,) = ctx.saved_tensors
-        return grad * s * (1 - s)  # type: ignore[no-any-return]
-
-    @staticmethod
-    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
-        s = ctx.s
-        return tangent * torch.where(s < 0.5, s, s * (1 - s))
-
-
-def _wrong_jvp(x: torch.Tensor) -> torch.Tensor:
-    return WrongJvpSigmoid.apply(x)  # type: ignore[no-any-return, no-untyped-call]
-
-
-def _wrong_jvp_times(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return WrongJvpSigmoid.apply(x) * y  # type: ignore[no-any-return, no-untyped-call]
-
-
 def forward_only(result: SweepResult) -> bool:
     """Every failing sample that the exact check did not see fails forward against reverse
     mode, and none as a plain mismatch (reverse mode against the exact derivative)."""
@@ -211,7 +181,7 @@ def forward_only(result: SweepResult) -> bool:
 
 
 def test_forward_mode_finds_a_wrong_jvp_that_reverse_mode_misses() -> None:
-    result = sweep("sigmoid(x)", ["x=-10:10"], impl=_wrong_jvp)
+    result = sweep("sigmoid(x)", ["x=-10:10"], impl="tests.impls:WrongJvpSigmoid.apply")
     assert result.forward_mode and result.forward_note is None
     # Reverse mode is right everywhere: every failing sample is forward against reverse
     # (those the exact check saw count as it names them).
@@ -227,7 +197,8 @@ def test_forward_mode_finds_a_wrong_jvp_that_reverse_mode_misses() -> None:
 
 
 def test_forward_mode_in_a_2d_sweep() -> None:
-    result = sweep("sigmoid(x)*y", ["x=-10:10", "y=1:2"], count=600, impl=_wrong_jvp_times)
+    result = sweep("sigmoid(x)*y", ["x=-10:10", "y=1:2"], count=600,
+                   impl="tests.impls:wrong_jvp_sigmoid_times")
     assert result.forward_mode
     assert forward_only(result)
     (region,) = result.regions

@@ -918,30 +918,19 @@ def _bisect_nd(brackets: list[tuple[int, int, int, np.ndarray, np.ndarray, int]]
     inside's verdict) next to the last outside, all brackets at once."""
     if not brackets:
         return []
-    dtype = judge.request.dtype
     axis = np.array([b[1] for b in brackets])
     rows = np.arange(len(brackets))
     base = np.array([b[4] for b in brackets])
-    outside = ordered(np.array([b[3][b[1]] for b in brackets]), dtype)
-    inside = ordered(np.array([b[4][b[1]] for b in brackets]), dtype)
-    verdict = np.array([b[5] for b in brackets])
-    for _ in range(80):
-        open_ = np.abs(inside - outside) > 1
-        if not np.any(open_):
-            break
-        middle = outside + (inside - outside) // 2
+
+    def points_at(values: np.ndarray) -> np.ndarray:
         points = base.copy()
-        points[rows, axis] = from_ordered(middle, dtype)
-        status, _, _ = judge(points)
-        for index in np.flatnonzero(open_ & (status == UNSETTLED)):
-            if exact.count >= MAX_EXACT_POINTS:
-                status[index] = verdict[index]  # counted inside: that side is not refined
-                continue
-            status[index] = exact(_point(points, int(index))).status.rank
-        within = status == verdict
-        outside = np.where(open_ & ~within, middle, outside)
-        inside = np.where(open_ & within, middle, inside)
-    return [float(v) for v in from_ordered(inside, dtype)]
+        points[rows, axis] = values
+        return points
+
+    _, inside = _halve(np.array([b[3][b[1]] for b in brackets]),
+                       np.array([b[4][b[1]] for b in brackets]),
+                       np.array([b[5] for b in brackets]), judge, exact, points_at, _point)
+    return [float(v) for v in inside]
 
 
 def _nearest(axis: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -995,28 +984,38 @@ def _bisect(brackets: list[tuple[float, float, int]], judge: _Judge, exact: _Exa
     inside when its verdict is the inside's."""
     if not brackets:
         return []
+    outside, inside = _halve(np.array([b[0] for b in brackets]), np.array([b[1] for b in brackets]),
+                             np.array([b[2] for b in brackets]), judge, exact,
+                             lambda values: values, _point)
+    return [(float(a), float(b)) for a, b in zip(outside, inside, strict=True)]
+
+
+def _halve(outside_values: np.ndarray, inside_values: np.ndarray, verdict: np.ndarray,
+           judge: _Judge, exact: _ExactChecks, points_at: Callable[[np.ndarray], np.ndarray],
+           point_of: Callable[[np.ndarray, int], tuple[float, ...]]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The bisection of :func:`_bisect` and :func:`_bisect_nd`: each pair (outside, inside)
+    halved until they are adjacent floats, ``points_at`` making the samples of the
+    midpoints and ``point_of`` one of them for the exact check; returns both ends."""
     dtype = judge.request.dtype
-    outside = ordered(np.array([b[0] for b in brackets]), dtype)
-    inside = ordered(np.array([b[1] for b in brackets]), dtype)
-    verdict = np.array([b[2] for b in brackets])
+    outside, inside = ordered(outside_values, dtype), ordered(inside_values, dtype)
     for _ in range(80):
         open_ = np.abs(inside - outside) > 1
         if not np.any(open_):
             break
         # Halfway in places, not in value: 1e-300 and 1e300 are ~64 halvings apart.
         middle = outside + (inside - outside) // 2
-        points = from_ordered(middle, dtype)
+        points = points_at(from_ordered(middle, dtype))
         status, _, _ = judge(points)
         for index in np.flatnonzero(open_ & (status == UNSETTLED)):
             if exact.count >= MAX_EXACT_POINTS:
                 status[index] = verdict[index]  # counted inside: that side is not refined
                 continue
-            status[index] = exact((float(points[index]),)).status.rank
+            status[index] = exact(point_of(points, int(index))).status.rank
         within = status == verdict
         outside = np.where(open_ & ~within, middle, outside)
         inside = np.where(open_ & within, middle, inside)
-    return [(float(a), float(b)) for a, b in zip(from_ordered(outside, dtype),
-                                                   from_ordered(inside, dtype), strict=True)]
+    return from_ordered(outside, dtype), from_ordered(inside, dtype)
 
 
 def _profile(x: np.ndarray, bits: np.ndarray, low: float, high: float) -> tuple[float, ...]:

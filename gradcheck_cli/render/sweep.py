@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..results import Status
 from ..sweep import Region, SweepResult
 from .json import SCHEMA_VERSION, check_record, number
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: Eight heights of the sparkline, lowest first.
 BARS = "▁▂▃▄▅▆▇█"
@@ -46,9 +50,27 @@ def _boundary_text(region: Region) -> str:
     return ", ".join(f"{a!r} | {b!r}" for a, b in region.boundary)
 
 
+def _table_if_it_fits(console: Console, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                      width: int) -> bool:
+    """Print ``rows`` as a table if every cell fits whole in ``width`` columns (the numbers
+    are read whole or not at all); return whether it did."""
+    from rich.table import Table
+
+    widths = [max(len(column), *(len(str(row[i])) for row in rows))
+              for i, column in enumerate(columns)]
+    if sum(widths) + 2 * (len(columns) - 1) > width:
+        return False
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return True
+
+
 def render_sweep_table(result: SweepResult, *, color: bool = False, width: int = 120) -> str:
     """The sweep as text: a summary line, the regions, the sparkline, the worst point."""
-    from rich.table import Table
     from rich.text import Text
 
     from .table import check_renderable, finish, make_console, status_mark
@@ -73,17 +95,8 @@ def render_sweep_table(result: SweepResult, *, color: bool = False, width: int =
                          str(region.category),
                          "" if not isinstance(worst, float) else _short(worst),
                          f"{region.max_bits_error:.1f}"))
-        # The numbers are read whole or not at all: a table only where every cell fits.
-        widths = [max(len(column), *(len(str(row[i])) for row in rows))
-                  for i, column in enumerate(columns)]
-        if sum(widths) + 2 * (len(columns) - 1) <= width:
-            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-            for column in columns:
-                table.add_column(column, no_wrap=True)
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
-        else:  # a block per region, a boundary's two adjacent floats a line each
+        if not _table_if_it_fits(console, columns, rows, width):
+            # A block per region, a boundary's two adjacent floats a line each.
             for row, region in zip(rows, result.regions, strict=True):
                 heading = row[0].copy()
                 heading.append(f"  {row[4]}  from {row[1]} to {row[2]}")
@@ -115,7 +128,6 @@ def _print_boxes(console: Any, result: SweepResult, width: int) -> None:
     """Regions of a sweep over several variables: a table where every number fits whole
     (a row per variable: the box's from and to, the worst point's coordinate), else a
     block per region with a line per corner."""
-    from rich.table import Table
     from rich.text import Text
 
     from .table import status_mark
@@ -132,15 +144,7 @@ def _print_boxes(console: Any, result: SweepResult, width: int) -> None:
                          _short(value) if isinstance(value, float) else "",
                          f"{region.max_bits_error:.1f}" if first else "",
                          str(region.category) if first else ""))
-    widths = [max(len(column), *(len(str(row[i])) for row in rows))
-              for i, column in enumerate(columns)]
-    if sum(widths) + 2 * (len(columns) - 1) <= width:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in columns:
-            table.add_column(column, no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    if _table_if_it_fits(console, columns, rows, width):
         return
     for region in result.regions:  # narrow: a block per region, every number whole
         heading = status_mark(region.status)
