@@ -160,11 +160,12 @@ def _sweep(options: RunOptions, expression: str, report: ReportFile) -> int:
         raise UsageError(f"{what} a sweep: give --sweep too",
                          param_hint="--plot" if options.plot is not None else "--samples")
     if options.plot is not None:
-        _check_plot(options.plot)
+        # What cannot be drawn at all is said before what is missing to draw it.
         if len(options.sweep) > 2:
             raise UsageError("--plot draws a sweep over one variable (curves) or two (a heat "
                              f"map), not {len(options.sweep)}: sweep at most two and fix the "
                              "others with --at", param_hint="--plot")
+        _check_plot(options.plot)
     if options.output_format not in (OutputFormat.TABLE, OutputFormat.JSON):
         raise UsageError("a sweep is reported as --format table or json",
                          param_hint="--format")
