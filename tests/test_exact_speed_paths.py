@@ -155,3 +155,35 @@ def test_the_remembered_results_are_bounded() -> None:
     latest = certify.value(x + 1, {x: sp.Integer(certify._RESULTS_KEPT + 49)})
     assert latest is not None and latest.value == certify._RESULTS_KEPT + 50
     assert not math.isnan(latest.value)
+
+
+# -- is_zero: certified nonzero without substituting first ------------------------------------
+
+X = sp.Symbol("x", real=True)
+
+
+@pytest.mark.parametrize(("expr", "point", "zero"), [
+    (X - sp.Rational(1, 3), sp.Rational(1, 3), True),     # exactly on the kink
+    (X - sp.Rational(1, 3), sp.Rational(1, 2), False),
+    (sp.sin(sp.pi * X), sp.Integer(2), True),              # zero only by SymPy's exact route
+    (sp.exp(X) - 1 - X, sp.Rational(1, 10**12), False),   # 5e-25: small, certified nonzero
+    # The line that took 41 s: the float64 digits of 0.623 in a rational power.
+    ((4 * X**2 + 1) ** (X / (X**2 + 4)) - sp.log(X**4 + 4), sp.Rational(0.623), False),
+])
+def test_is_zero(expr: sp.Expr, point: sp.Expr, zero: bool) -> None:
+    assert symbolic.is_zero(expr, {X: point}) is zero
+
+
+def test_a_kink_argument_with_a_rational_power_is_checked_exactly() -> None:
+    from gradcheck_cli import check
+
+    # max picks log1p(x**4 + 3) at x = 0.623 (1.4233 against 1.1424): d/dx is
+    # 4x**3/(x**4 + 4), here at the float64 nearest 0.623, by mpmath at 50 digits.
+    result = check("max(pow(((x) + (x))**2 + 1, (x)/((x)**2 + 4)), log1p(((x)**2)**2 + 3))",
+                   "x=0.623")
+    with mpmath.workdps(50):
+        x = mpmath.mpf(0.623)
+        expected = float(4 * x**3 / (x**4 + 4))
+    (derivative,) = result.derivatives
+    assert result.status.value == "pass"
+    assert derivative.symbolic == pytest.approx(expected, rel=1e-15)

@@ -156,3 +156,21 @@ def test_one_sided_derivatives_of_a_composed_kink_take_each_sides_branch() -> No
     assert d.category == "not_differentiable"
     assert d.symbolic is None
     assert d.one_sided == (-1.0, 0.0)
+
+
+def test_the_kink_named_does_not_depend_on_the_hash_seed() -> None:
+    # The derivative holds both sign(v[1]) and Abs(v[1]), both switching at v[1] = 0; which
+    # one the message named followed the iteration order of a set (string hashing).
+    import os
+    import subprocess
+    import sys
+
+    program = ("from gradcheck_cli import check; print(check('log_softmax(mish(xlogy(pow("
+               "(0.824 + abs(v)), v), (0.23 + abs(3.3*v)))))[0]', "
+               "'v=[-1.506, 0.0, -1.409]').derivatives[0].message)")
+    messages = {subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                               check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+                for seed in ("1", "2", "6")}
+    assert len(messages) == 1
+    (message,) = messages
+    assert "not differentiable here" in message

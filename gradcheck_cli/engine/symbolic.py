@@ -567,6 +567,14 @@ def is_zero(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> bool:
     not proved counts as 0: it is within 1e-600 or so of the switching point, and the
     kink rules that follow take one-sided limits rather than trust either side.
     """
+    # Certified nonzero without substituting first: SymPy building the substituted
+    # expression can take minutes (a rational point's float64 digits in a rational power,
+    # (4*x**2 + 1)**(x/(x**2 + 4)), makes it factor and expand integers of many digits),
+    # where the certified evaluation takes milliseconds. A zero (or no answer) takes the
+    # exact route below, which alone asks SymPy for a proof.
+    direct = certify.value(expr, point, prove_zero=lambda: None)
+    if direct is not None and direct.kind is Kind.FINITE and direct.value != 0:
+        return False
     at_point = at(expr, point)
     if at_point == 0:
         return True
@@ -725,7 +733,9 @@ def non_smooth_at(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr]) -> list[sp.
     ``sqrt(x**2)``) whose switching point is this one: where a kink may hide that no
     single function of the expression as written shows."""
     found = []
-    for atom in expr.atoms(*_NON_SMOOTH):
+    # Sorted: a set's order follows Python's string hashing, which changes from process to
+    # process, and the first found is the one a message names.
+    for atom in sorted(expr.atoms(*_NON_SMOOTH), key=sp.default_sort_key):
         args = atom.args
         two = isinstance(atom, sp.Max | sp.Min) and len(args) == 2
         switch = args[0] - args[1] if two else args[0]
