@@ -187,3 +187,24 @@ def test_a_kink_argument_with_a_rational_power_is_checked_exactly() -> None:
     (derivative,) = result.derivatives
     assert result.status.value == "pass"
     assert derivative.symbolic == pytest.approx(expected, rel=1e-15)
+
+
+def test_a_point_sympy_cannot_put_in_quickly_still_gets_its_exact_values() -> None:
+    from gradcheck_cli import check
+
+    # At x = 1e-300 SymPy's exact substitution raises a ratio of ~1,000-digit integers to a
+    # rational power for minutes (the check used to run into --timeout); the certified
+    # values need none of it. Value: a*log(b), a = (1.752x)**2 * hypot(t, 1.121)**(2.78x),
+    # b = 1 + sigmoid(t*(x - 0.2)), by mpmath at 50 digits at the float64 points.
+    result = check("xlogy((pow(1.752*x, 2))*(pow(hypot((8/8)*t, 1.121), 2.78*x)), "
+                   "(1 + sigmoid((t)*((x - 0.2)))))", "t=0.8333, x=1e-300")
+    with mpmath.workdps(50):
+        x, t = mpmath.mpf(1e-300), mpmath.mpf(0.8333)
+        a = (mpmath.mpf("1.752") * x) ** 2 * mpmath.hypot(t, mpmath.mpf("1.121")) ** (
+            mpmath.mpf("2.78") * x)
+        b = 1 + 1 / (1 + mpmath.exp(-t * (x - mpmath.mpf("0.2"))))
+        value = a * mpmath.log(b)
+    assert result.status.value != "error"
+    assert result.category.value == "underflow"  # 1.16e-600, below float64's range
+    assert result.value is not None
+    assert mpmath.almosteq(mpmath.mpf(result.value.symbolic_text), value, rel_eps=1e-11)

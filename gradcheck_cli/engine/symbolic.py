@@ -250,7 +250,15 @@ def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     certified = certify.value(expr, point)
     if certified is not None:
         return certified
-    direct = classify(at(expr, point))
+    try:
+        # SymPy puts a point in exactly: a float64's digits (1e-300 is a ratio of integers
+        # of some 1,000 digits) raised to a rational power can make it work for minutes.
+        with time_budget(SUBSTITUTE_SECONDS):
+            substituted = at(expr, point)
+    except TooSlowError:
+        return Exact(math.nan, Kind.UNCERTAIN, "SymPy could not put the point into it within "
+                     f"{SUBSTITUTE_SECONDS:g} s, and mpmath could not settle its digits")
+    direct = classify(substituted)
     if direct.kind in REAL_KINDS or direct.kind is Kind.UNCERTAIN:
         return direct
     limited = limit_value(expr, point, along)
@@ -465,6 +473,9 @@ def _side_sign(switch: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction:
 #: found. A computation stuck in C, which no signal interrupts, is for the worker's
 #: --timeout to stop.
 LIMIT_SECONDS = 1.0
+#: CPU seconds SymPy may spend putting a point into an expression the certified
+#: evaluation could not settle (half the default --timeout of a check).
+SUBSTITUTE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
