@@ -90,7 +90,8 @@ def run_sweep(sweep: SweepRequest, *, suggest: bool = True, series: bool = False
                                       axis=0)))
     if judge.impl is not None:
         _check_elementwise(judge, x)
-    status, category, bits = judge(x)
+    actual, reference = judge.torch_side(x), judge.reference(x)
+    status, category, bits = judge.judge(x, actual, reference)
     exact = _ExactChecks(request, names)
     unsettled = np.flatnonzero(status == UNSETTLED)
     # The exact check for as many unsettled samples as the cap allows, spread evenly.
@@ -126,7 +127,7 @@ def run_sweep(sweep: SweepRequest, *, suggest: bool = True, series: bool = False
         regions = _with_suggestions(sweep, regions)
     kept: dict[str, Any] | None
     if len(names) == 1:
-        kept = _series(judge, x, bits) if series else None
+        kept = _series(judge, x, bits, actual, reference) if series else None
         profile = _profile(x, bits, swept.low, swept.high)
         where = tuple(float(v) for v in np.linspace(swept.low / 2, swept.high / 2,
                                                     PROFILE_BINS) * 2)
@@ -270,10 +271,11 @@ def _span(region: Region) -> str:
                      for name, start in region.start.items())
 
 
-def _series(judge: _Judge, x: np.ndarray, bits: np.ndarray) -> dict[str, np.ndarray]:
-    """Every sample's value and derivative, both ways, for a plot."""
-    actual = judge.torch_side(x)
-    exact = judge.reference(x)
+def _series(judge: _Judge, x: np.ndarray, bits: np.ndarray,
+            actual: dict[tuple[str, ...], np.ndarray],
+            exact: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Every sample's value and derivative, both ways, for a plot (from the judge's own
+    evaluations of the samples)."""
     key = (judge.name,) if (judge.name,) in actual else next(
         (k for k in actual if k), ())
     return {"x": x, "bits": bits,
@@ -568,8 +570,13 @@ class _Judge:
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per sample: verdict code, category code and bits of error (the largest over the
         value and the partials)."""
-        actual = self.torch_side(x)
-        exact = self.reference(x)
+        return self.judge(x, self.torch_side(x), self.reference(x))
+
+    def judge(self, x: np.ndarray, actual: dict[tuple[str, ...], np.ndarray],
+              exact: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`__call__` given torch's values (:meth:`torch_side`) and the reference's
+        (:meth:`reference`), which a plot reuses rather than computing again."""
         tol = self.request.tolerance
         # Half the smallest subnormal: a nonzero value below it rounds to 0 (float64's is
         # not a float64; in longdouble it is).
