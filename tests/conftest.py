@@ -21,8 +21,12 @@ if os.environ.get("CI"):
 
 @pytest.fixture
 def gradcheck() -> Callable[..., Result]:
-    """``gradcheck(*args)`` runs the command in-process; stdout and stderr stay apart."""
-    runner = CliRunner()
+    """``gradcheck(*args)`` runs the command in-process; stdout and stderr stay apart.
+
+    Without the width of whoever runs the tests: pytest-xdist's workers have COLUMNS=80,
+    which wraps messages that tests read whole at the default width.
+    """
+    runner = CliRunner(env={"COLUMNS": None})
 
     def invoke(*args: str) -> Result:
         return runner.invoke(app, list(args), catch_exceptions=False)

@@ -208,3 +208,58 @@ def test_a_point_sympy_cannot_put_in_quickly_still_gets_its_exact_values() -> No
     assert result.category.value == "underflow"  # 1.16e-600, below float64's range
     assert result.value is not None
     assert mpmath.almosteq(mpmath.mpf(result.value.symbolic_text), value, rel_eps=1e-11)
+
+
+# -- arguments too large to reduce (certify.HUGE_ARGUMENT_BITS) --------------------------
+#
+# exp(1e8) = 10^(4.3e7) inside a sin, an exp or a cosh made mpmath compute pi or ln 2 to
+# tens of millions of bits: a check ran into --timeout. The value is now uncertain at once
+# (said so) beyond 2^HUGE_ARGUMENT_BITS, and computed as before below it. Each call runs
+# under a CPU budget so that a guard that stops working fails rather than hangs.
+
+
+def _value_within_a_budget(expr: sp.Expr, point: dict) -> object:
+    from gradcheck_cli.engine.substitute import time_budget
+
+    with time_budget(60):
+        return certify.value(expr, point)
+
+
+@pytest.mark.parametrize(("expr", "needs"), [
+    (sp.sin(sp.exp(x)), "sin of a number beyond 2^262144 (about 1e78913) would need more "
+                        "digits of pi"),
+    (sp.exp(-sp.cosh(x)), "exp of a number beyond 2^262144"),
+    (sp.exp(sp.sqrt(sp.cosh(x))) / (sp.exp(sp.sqrt(sp.cosh(x))) + 1), "ln 2"),
+    (sinc(sp.exp(x) ** 2), "sinc of a number"),
+])
+def test_a_function_of_a_huge_argument_is_uncertain_and_says_why(expr: sp.Expr,
+                                                                   needs: str) -> None:
+    # At x = 1e8 each argument is about 10^(4.3e7) or 10^(2.2e7): 2^(7e7) or more.
+    exact = _value_within_a_budget(expr, {x: sp.Integer(10**8)})
+    assert exact is not None
+    assert exact.kind is Kind.UNCERTAIN
+    assert math.isnan(exact.value)
+    assert "mpmath cannot evaluate it" in exact.text and needs in exact.text
+
+
+def test_tanh_of_a_huge_argument_is_one_as_mpmath_says() -> None:
+    # tanh(cosh(-1.72e8)) = 1 - 2*exp(-2*10^(7.5e7)) + ...: 1 at any working precision.
+    exact = _value_within_a_budget(sp.acos(sp.Rational(18, 25) * sp.tanh(sp.cosh(x))),
+                                   {x: sp.Integer(-172000000)})
+    assert exact is not None and exact.kind is Kind.FINITE
+    with mpmath.workdps(40):
+        assert exact.value == float(mpmath.acos(mpmath.mpf(18) / 25))
+
+
+def test_below_the_bound_a_huge_value_is_still_certified() -> None:
+    # exp(exp(12)) = 10^70683.27...: exp of an argument of 2^17.3, below the bound, so its
+    # digits are computed (and it is an overflow for float64), as before the bound.
+    exact = _value_within_a_budget(sp.exp(sp.exp(x)), {x: sp.Integer(12)})
+    assert exact is not None and exact.kind is Kind.OVERFLOW
+    with mpmath.workdps(30):
+        exponent = mpmath.exp(12) / mpmath.log(10)  # log10 of the value
+        mantissa = mpmath.mpf(10) ** (exponent - mpmath.floor(exponent))
+        expected = f"{mpmath.nstr(mantissa, 12)}e+{int(mpmath.floor(exponent))}"
+    shown_mantissa, shown_exponent = exact.text.split("e+")
+    assert shown_exponent == expected.split("e+")[1]
+    assert mpmath.almosteq(mpmath.mpf(shown_mantissa), mantissa, rel_eps=1e-11)

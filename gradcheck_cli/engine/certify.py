@@ -62,12 +62,27 @@ MAX_BITS = 8192
 #: Seconds SymPy may spend proving that a value which vanishes at every precision is 0.
 ZERO_PROOF_SECONDS = 1.0
 
+#: Arguments of exp, sin and their kin beyond 2**HUGE_ARGUMENT_BITS (about 1e78913) in
+#: magnitude make the value uncertain rather than computed: mpmath reduces such an argument
+#: with ln 2 or pi to as many bits as the argument's exponent, a cost that grows as its
+#: square: 0.7 s at 2^18 bits, 11 s at 2^20, and for exp(1e8) = 10^(4.3e7) inside a sin or
+#: a tanh's derivative, hours. Below it every value is computed as before: softplus of
+#: 10^57414 (exp of an exponent of 190,000 bits) is certified as an overflow in 1.6 s.
+HUGE_ARGUMENT_BITS = 2**18
 _FLOAT64_MAX = mpmath.mpf("1.7976931348623157e308")
 _FLOAT64_TINY = mpmath.mpf(2) ** -1075  # half the smallest subnormal: below it, 0
 
 
 class _UnsettledError(Exception):
     """This evaluation cannot give a certified real number: take SymPy's exact route."""
+
+
+class _TooLargeError(Exception):
+    """An argument too large for mpmath to evaluate the function at any reasonable cost."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__(function)
+        self.function = function
 
 
 class _NeedsPrecisionError(Exception):
@@ -145,6 +160,11 @@ def _value(expr: Any, point: Mapping[Any, Any],
             bits *= 2
     except _UnsettledError:
         return None
+    except _TooLargeError as error:
+        return Exact(math.nan, Kind.UNCERTAIN, f"mpmath cannot evaluate it: {error.function} "
+                     f"of a number beyond 2^{HUGE_ARGUMENT_BITS} (about 1e"
+                     f"{int(HUGE_ARGUMENT_BITS * math.log10(2))}) would need more digits of "
+                     f"{'pi' if error.function in _NEEDS_PI else 'ln 2'} than the number has")
     except RecursionError:
         _UNREPEATABLE.append(True)
         # cos(expm1(1e300)): reducing an argument of 10^(4e299) modulo 2*pi needs more
@@ -551,6 +571,27 @@ def _tangent(function: Callable[[Any], Any], pole_at: Callable[[Any], Any]) -> C
     return guarded
 
 
+def _bounded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``function``, refusing a last argument beyond 2^HUGE_ARGUMENT_BITS (see there)."""
+    def guarded(*args: Any) -> Any:
+        if mpmath.mag(args[-1]) > HUGE_ARGUMENT_BITS:
+            raise _TooLargeError(name)
+        return function(*args)
+    return guarded
+
+
+def _saturating_tanh(x: Any) -> Any:
+    """tanh, at once where it is +-1 to any precision: mpmath's own answer there, without
+    the integer of 2^mag(x) bits that mpmath builds to see it (mag(x) = 2.5e8 at
+    tanh(cosh(1.7e8)))."""
+    if mpmath.mag(x) > HUGE_ARGUMENT_BITS:
+        x = mpmath.sign(x) * mpmath.mpf(2) ** HUGE_ARGUMENT_BITS  # the same branch of mpmath
+    return mpmath.tanh(x)
+
+
+#: Functions whose huge arguments need digits of pi (the others': of ln 2).
+_NEEDS_PI = frozenset({"sin", "cos", "tan", "sec", "cot", "csc", "sinc"})
+
 _CONSTANTS: dict[Any, Callable[[], Any]] = {
     sp.pi: lambda: mpmath.pi,
     sp.E: lambda: mpmath.e,
@@ -558,31 +599,31 @@ _CONSTANTS: dict[Any, Callable[[], Any]] = {
 }
 
 _FUNCTIONS: dict[type, Callable[..., Any]] = {
-    sp.exp: mpmath.exp,
+    sp.exp: _bounded(mpmath.exp, "exp"),
     sp.log: _log,
-    sp.sin: mpmath.sin,
-    sp.cos: mpmath.cos,
-    sp.tan: _tangent(mpmath.tan, mpmath.cos),
-    sp.sec: _tangent(mpmath.sec, mpmath.cos),
-    sp.cot: _tangent(mpmath.cot, mpmath.sin),
-    sp.csc: _tangent(mpmath.csc, mpmath.sin),
+    sp.sin: _bounded(mpmath.sin, "sin"),
+    sp.cos: _bounded(mpmath.cos, "cos"),
+    sp.tan: _bounded(_tangent(mpmath.tan, mpmath.cos), "tan"),
+    sp.sec: _bounded(_tangent(mpmath.sec, mpmath.cos), "sec"),
+    sp.cot: _bounded(_tangent(mpmath.cot, mpmath.sin), "cot"),
+    sp.csc: _bounded(_tangent(mpmath.csc, mpmath.sin), "csc"),
     sp.asin: _domain(mpmath.asin, -1, 1),
     sp.acos: _domain(mpmath.acos, -1, 1),
     sp.atan: mpmath.atan,
-    sp.sinh: mpmath.sinh,
-    sp.cosh: mpmath.cosh,
-    sp.tanh: mpmath.tanh,
+    sp.sinh: _bounded(mpmath.sinh, "sinh"),
+    sp.cosh: _bounded(mpmath.cosh, "cosh"),
+    sp.tanh: _saturating_tanh,
     sp.asinh: mpmath.asinh,
     sp.acosh: _domain(mpmath.acosh, 1, None),
     sp.atanh: _domain(mpmath.atanh, -1, 1),
     sp.erf: _erf,
     sp.erfc: _erfc,
-    sp.gamma: _gamma,
+    sp.gamma: _bounded(_gamma, "gamma"),
     sp.polygamma: _polygamma,
-    lgamma: _lgamma,
+    lgamma: _bounded(_lgamma, "lgamma"),
     xlogy: lambda x, y: _xlogy(x, y),
-    sinc: lambda x: sinc_mpmath(0, x),
-    sinc_derivative: lambda n, x: sinc_mpmath(int(n), x),
+    sinc: _bounded(lambda x: sinc_mpmath(0, x), "sinc"),
+    sinc_derivative: _bounded(lambda n, x: sinc_mpmath(int(n), x), "sinc"),
     sp.Abs: abs,
     sp.Max: _extremum(max),
     sp.Min: _extremum(min),
