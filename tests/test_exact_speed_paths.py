@@ -263,3 +263,72 @@ def test_below_the_bound_a_huge_value_is_still_certified() -> None:
     shown_mantissa, shown_exponent = exact.text.split("e+")
     assert shown_exponent == expected.split("e+")[1]
     assert mpmath.almosteq(mpmath.mpf(shown_mantissa), mantissa, rel_eps=1e-11)
+
+
+# -- work a check asks for twice, and work that only explains ---------------------------
+
+
+def test_a_one_sided_limit_is_computed_once_per_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    computed: list[sp.Expr] = []
+    compute = symbolic._one_sided
+
+    def counted(expr: sp.Expr, symbol: sp.Symbol, point: dict) -> tuple:
+        computed.append(expr)
+        return compute(expr, symbol, point)
+
+    monkeypatch.setattr(symbolic, "_one_sided", counted)
+    symbolic.forget_limits()
+    # sin(x)/x -> 1 from both sides of 0 (its series 1 - x**2/6 + ...); 1/x -> -oo, +oo.
+    for _ in range(3):
+        left, right = symbolic.one_sided(sp.sin(x) / x, x, {x: sp.Integer(0)})
+        assert (left.kind, left.value, right.kind, right.value) == (Kind.FINITE, 1.0,
+                                                                   Kind.FINITE, 1.0)
+    left, right = symbolic.one_sided(1 / x, x, {x: sp.Integer(0)})
+    assert (left.kind, right.kind) == (Kind.NEG_INF, Kind.POS_INF)
+    assert computed == [sp.sin(x) / x, 1 / x]
+    # Another point, or the next check, computes afresh.
+    symbolic.one_sided(sp.sin(x) / x, x, {x: sp.Integer(1)})
+    symbolic.forget_limits()
+    symbolic.one_sided(sp.sin(x) / x, x, {x: sp.Integer(0)})
+    assert computed == [sp.sin(x) / x, 1 / x, sp.sin(x) / x, sp.sin(x) / x]
+
+
+def test_a_pole_asked_about_by_every_partial_gets_its_message() -> None:
+    from gradcheck_cli import check
+
+    # sinc(1) = sin(pi)/pi = 0 exactly, so csc(sinc(u[0])) divides by zero: undefined, and
+    # SymPy finds no limit (each one-sided limit runs into its budget; asked four times,
+    # it used to take the check past --timeout).
+    result = check("dot((tan(sinc(u)))**3, hypot(csc(sinc(u)), atan((u + 2)/(7 + (u)**2))))",
+                   "u=[1.0, 2.476, -0.029]")
+    assert result.status.value == "warn"
+    assert result.category.value == "undefined"
+    assert "csc(sinc(u)) is a division by zero" in result.message
+
+
+def test_the_walk_that_explains_a_failure_has_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from gradcheck_cli.parse import parse_expression
+
+    # SymPy's automatic evaluation of abs(exp(-1e8)**log1p(...)) with exact numbers runs
+    # for minutes (it factors integers of millions of digits). A real-time alarm fails
+    # the test if the budget does not stop it.
+    monkeypatch.setattr(symbolic, "WRITTEN_SECONDS", 0.2)
+
+    def too_long(signum: int, frame: object) -> None:
+        raise AssertionError("as_written ran past its budget")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)
+    try:
+        tree = parse_expression("abs(pow(exp(u), log1p(0.7*sin((b + 3)))))").tree
+        written = symbolic.as_written(tree, {"u": sp.Integer(-10**8), "b": sp.Integer(1)})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert (written.undefined, written.overflow, written.underflow) == (None, None, None)
+    # Where it is quick, it still explains: exp(-1e4) is 1.1e-4343, 0 in float64.
+    tree = parse_expression("log(exp(u))").tree
+    written = symbolic.as_written(tree, {"u": sp.Integer(-10**4)})
+    assert written.underflow is not None and written.underflow.startswith("exp(u) is 1.13548")

@@ -337,9 +337,37 @@ def same_value(a: Exact, b: Exact) -> bool:
     return a.kind in (Kind.POS_INF, Kind.NEG_INF) or a.text == b.text
 
 
+#: :func:`one_sided`'s results in the check being run, by (expression, symbol, point): a
+#: check asks for the same limits more than once (the exact value's fallback, the test for
+#: a jump, a kink's sides, the restricted partial), and each may spend LIMIT_SECONDS per
+#: side (a pole of csc(sinc(u)) asked four times: 8 s). Forgotten when a check starts
+#: (:func:`forget_limits`): what ran into the budget depends on the machine's speed, so no
+#: check's answer may come from another's.
+_ONE_SIDED: dict[tuple[sp.Expr, sp.Symbol, frozenset[tuple[sp.Symbol, sp.Expr]]],
+                 tuple[Exact, Exact]] = {}
+
+
+def forget_limits() -> None:
+    """A check starts: the limits found for the one before are not its (see _ONE_SIDED)."""
+    _ONE_SIDED.clear()
+
+
 def one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Expr]
               ) -> tuple[Exact, Exact]:
     """The limits of ``expr`` from the left and from the right of the point in ``symbol``."""
+    try:
+        key = (expr, symbol, frozenset(point.items()))
+        found = _ONE_SIDED.get(key)
+    except TypeError:  # something unhashable: computed each time
+        return _one_sided(expr, symbol, point)
+    if found is None:
+        found = _ONE_SIDED[key] = _one_sided(expr, symbol, point)
+    return found
+
+
+def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Expr]
+               ) -> tuple[Exact, Exact]:
+    """:func:`one_sided`, computed."""
     others = {s: v for s, v in point.items() if s != symbol}
     # DiracDelta is 0 on either side of its point (SymPy's limit can hang on it); a
     # jump there is found from the lower derivative instead.
@@ -473,6 +501,10 @@ def _side_sign(switch: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction:
 #: found. A computation stuck in C, which no signal interrupts, is for the worker's
 #: --timeout to stop.
 LIMIT_SECONDS = 1.0
+#: CPU seconds for :func:`as_written`'s walk, which only explains a failure: SymPy's
+#: automatic evaluation of an exact intermediate can run away (abs(exp(-1e8)**log1p(u))
+#: went on past any --timeout), and past this budget nothing is explained.
+WRITTEN_SECONDS = 2.0
 #: CPU seconds SymPy may spend putting a point into an expression the certified
 #: evaluation could not settle (half the default --timeout of a check).
 SUBSTITUTE_SECONDS = 5.0
@@ -668,7 +700,11 @@ def as_written(tree: Node, values: Mapping[str, Any], dtype: str = "float64") ->
                 underflowed.append(node)
         return value
 
-    visit(tree)
+    try:
+        with time_budget(WRITTEN_SECONDS):
+            visit(tree)
+    except TooSlowError:
+        return Written(undefined=None, overflow=None, underflow=None)
     return Written(undefined=found.get("undefined"), overflow=found.get("overflow"),
                    underflow=found.get("underflow", found.get("underflow_at")))
 

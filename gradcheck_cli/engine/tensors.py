@@ -42,6 +42,7 @@ from .judge import Entry, Place, judge_entry
 
 def evaluate_tensor_request(request: Request) -> tuple[CheckResult, ...]:
     """Evaluate a request with tensor variables, one result per point."""
+    symbolic.forget_limits()
     return tuple(_run_point(request, point) for point in request.points)
 
 
