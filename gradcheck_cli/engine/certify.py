@@ -228,7 +228,13 @@ def _float(x: Any) -> float:
 
 def _huge_exponent(x: Any) -> bool:
     """A decimal exponent with more than 15 digits itself (erfc(1e300))."""
-    return bool(x and abs(mpmath.log10(abs(x))) >= 10**15)
+    if not x:
+        return False
+    # |log2|x|| <= |mag(x)| + 1, so below 3e15 bits the decimal exponent is under 9.1e14:
+    # no log10 needed (it was 1.4% of a check's time, asked of every settled value).
+    if abs(mpmath.mag(x)) < 3 * 10**15:
+        return False
+    return bool(abs(mpmath.log10(abs(x))) >= 10**15)
 
 
 def shown(x: Any) -> str:
