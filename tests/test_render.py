@@ -145,3 +145,18 @@ def test_error_caret_under_the_column() -> None:
     assert lines[0] == "error (parse_error): '2x' at column 5 is not an expression; did you mean 2*x?"
     assert lines[1] == "  y + 2x"
     assert lines[2] == "  " + " " * 4 + "^"
+
+
+def test_the_legend_says_what_a_dash_means_for_an_exact_value_not_certified() -> None:
+    # An uncertain exact value exists but is not shown: the legend must not say that none
+    # exists. (A kink's symbolic "-" has one-sided values instead, and no such legend.)
+    uncertain = Derivative(symbolic=None, autograd=math.nan, abs_diff=None, rel_diff=None,
+                           status=Status.WARN, category="uncertain",
+                           message="the exact derivative in x could not be certified",
+                           wrt=("x",), formula="exp(x)*exp(exp(x))*cos(exp(exp(x)))")
+    result = CheckResult(expression="sin(exp(exp(x)))", point=(("x", 20.0),),
+                         status=Status.WARN, category="uncertain", message=None,
+                         derivatives=(uncertain,))
+    text = " ".join(render_table([result], width=80).split())
+    assert "symbolic: - = no exact value to show (the reason says why)" in text
+    assert "exists" not in text

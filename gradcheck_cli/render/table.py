@@ -65,7 +65,8 @@ _NO_JVP = "no jvp"
 
 #: What a ``-`` in a column means, for the legend under a table that shows one.
 _DASH_MEANS = {
-    "symbolic": "no exact value exists there (the reason says why)",
+    # None exists (0/0 with no limit), or it could not be certified (uncertain).
+    "symbolic": "no exact value to show (the reason says why)",
     "fin. diff": "finite differences could not be evaluated",
     "forward": "forward mode runs for first partials of scalar variables only",
     "abs diff": "no difference without both values",
