@@ -288,3 +288,18 @@ def test_an_interrupted_command_leaves_no_process_and_no_traceback(tmp_path: Pat
         for pid in started:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, 10_000), ("500", 500)])
+def test_a_check_process_gives_sympy_a_larger_cache_unless_told(preset: str | None,
+                                                                  expected: int) -> None:
+    # SymPy reads SYMPY_CACHE_SIZE when it is imported: set up first, then import, as a
+    # worker and the fork server do. A user's own setting wins.
+    env = {k: v for k, v in os.environ.items() if k != "SYMPY_CACHE_SIZE"}
+    if preset is not None:
+        env["SYMPY_CACHE_SIZE"] = preset
+    program = ("from gradcheck_cli import worker; worker.set_up_check_process(); "
+               "import sympy.core.cache as cache; print(cache.SYMPY_CACHE_SIZE)")
+    printed = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    assert int(printed) == expected
