@@ -332,3 +332,42 @@ def test_the_walk_that_explains_a_failure_has_a_budget(monkeypatch: pytest.Monke
     tree = parse_expression("log(exp(u))").tree
     written = symbolic.as_written(tree, {"u": sp.Integer(-10**4)})
     assert written.underflow is not None and written.underflow.startswith("exp(u) is 1.13548")
+
+
+def test_putting_the_other_variables_in_for_a_limit_has_the_limits_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    # SymPy's substitution can run for minutes (lgamma of a sum holding exp(-1e8) at a
+    # tensor's element took a check past --timeout); here a substitution that would spin
+    # for 30 s of CPU stands in for it. The limit must give up within its budget.
+    monkeypatch.setattr(symbolic, "LIMIT_SECONDS", 0.2)
+    quick = symbolic.at
+
+    def slow(expr: sp.Expr, point: dict) -> sp.Expr:
+        end = time.process_time() + 30
+        while time.process_time() < end:
+            pass
+        return quick(expr, point)
+
+    def too_long(signum: int, frame: object) -> None:
+        raise AssertionError("the substitution ran past the limit's budget")
+
+    t = sp.Symbol("t", real=True, finite=True)
+    monkeypatch.setattr(symbolic, "at", slow)
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(20)
+    try:
+        symbolic.forget_limits()
+        left, right = symbolic.one_sided(sp.sin(x * t) / t, t, {x: sp.Integer(3), t: sp.Integer(0)})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert left.kind is right.kind is Kind.UNDEFINED
+    assert "could not put the other variables in within 0.2 s" in left.text
+    # Where it is quick, the limit is found as before: sin(x*t)/t -> x from both sides.
+    monkeypatch.setattr(symbolic, "at", quick)
+    symbolic.forget_limits()
+    left, right = symbolic.one_sided(sp.sin(x * t) / t, t, {x: sp.Integer(3), t: sp.Integer(0)})
+    assert (left.kind, left.value, right.kind, right.value) == (Kind.FINITE, 3.0, Kind.FINITE, 3.0)
