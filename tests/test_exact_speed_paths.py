@@ -364,10 +364,40 @@ def test_putting_the_other_variables_in_for_a_limit_has_the_limits_budget(
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert left.kind is right.kind is Kind.UNDEFINED
+    assert left.kind is right.kind is Kind.UNCERTAIN  # not found in time: unknown, not undefined
     assert "could not put the other variables in within 0.2 s" in left.text
     # Where it is quick, the limit is found as before: sin(x*t)/t -> x from both sides.
     monkeypatch.setattr(symbolic, "at", quick)
     symbolic.forget_limits()
     left, right = symbolic.one_sided(sp.sin(x * t) / t, t, {x: sp.Integer(3), t: sp.Integer(0)})
     assert (left.kind, left.value, right.kind, right.value) == (Kind.FINITE, 3.0, Kind.FINITE, 3.0)
+
+
+def test_a_limit_not_found_in_time_is_not_an_edge_nor_a_jump(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from gradcheck_cli import check
+    from gradcheck_cli.engine.substitute import TooSlowError
+
+    # atan2(sin(x), 1 - cos(x)) jumps at 0, from -pi/2 to pi/2. On a machine where SymPy
+    # needed 1.1 s for the left limit (the budget is 1 s), the left side counted as
+    # undefined: the value became "pi/2 from the right, the edge of the real domain" and
+    # the derivative a kink. A side not found in time must count as unknown.
+    real_limit = sp.limit
+
+    def left_runs_out(expr: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str
+                      ) -> sp.Expr:
+        if direction == "-":
+            raise TooSlowError
+        return real_limit(expr, symbol, at_value, direction)
+
+    monkeypatch.setattr(sp, "limit", left_runs_out)
+    result = check("atan2(sin(x), 1 - cos(x))", "x=0")
+    messages = [result.value.message or ""] + [d.message or "" for d in result.derivatives]
+    assert not any("edge of the real domain" in m for m in messages), messages
+    assert not any("jump" in m for m in messages), messages
+    assert result.value.symbolic is None  # no number claimed for the value
+    assert all(d.symbolic is None for d in result.derivatives)
+    # With both sides found, the jump is reported as before.
+    monkeypatch.setattr(sp, "limit", real_limit)
+    result = check("atan2(sin(x), 1 - cos(x))", "x=0")
+    assert "-1.57079632679 from the left and 1.57079632679 from the right" in result.value.message

@@ -221,6 +221,13 @@ def _at_kink(entry: Entry, place: Place, hidden: Sequence[Any]) -> Judged:
         exact = Exact(left.value, left.kind, left.text, by_limit=True)
         return Judged(exact, judge(entry.quantity, exact, entry.actual, place.tolerance,
                                    place.context))
+    if not jump and Kind.UNCERTAIN in (left.kind, right.kind):
+        # A side whose limit was not found in time: neither a kink nor a value is known.
+        unknown = left if left.kind is Kind.UNCERTAIN else right
+        exact = Exact(math.nan, Kind.UNCERTAIN, f"its one-sided limits are not known "
+                      f"({unknown.text})")
+        return Judged(exact, judge(entry.quantity, exact, entry.actual, place.tolerance,
+                                   place.context))
     order = len(entry.wrt)
     if entry.kink_calls:
         call = entry.kink_calls[0]
