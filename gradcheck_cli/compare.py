@@ -359,9 +359,11 @@ def _undefined(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
 
 def _uncertain(quantity: str, exact: Exact, actual: float, tolerance: Tolerance,
                context: Context) -> Verdict:
+    # A limit that was not found: say where the expression as written has no value.
+    where = f" ({context.undefined})" if exact.by_limit and context.undefined else ""
     return Verdict(Status.WARN, Category.UNCERTAIN,
-                   f"the exact {quantity} could not be certified: {exact.text}; autograd gives "
-                   f"{fmt(actual)}, which is not checked")
+                   f"the exact {quantity} could not be certified{where}: {exact.text}; autograd "
+                   f"gives {fmt(actual)}, which is not checked")
 
 
 _JUDGES = {

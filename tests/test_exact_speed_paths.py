@@ -302,8 +302,10 @@ def test_a_pole_asked_about_by_every_partial_gets_its_message() -> None:
     result = check("dot((tan(sinc(u)))**3, hypot(csc(sinc(u)), atan((u + 2)/(7 + (u)**2))))",
                    "u=[1.0, 2.476, -0.029]")
     assert result.status.value == "warn"
-    assert result.category.value == "undefined"
-    assert "csc(sinc(u)) is a division by zero" in result.message
+    # Its one-sided limits (+-oo) run into the 1 s budget: not found, so not "no limit".
+    assert result.category.value == "uncertain"
+    assert "(csc(sinc(u)) is a division by zero): it has no value as written here, and its " \
+           "limit was not found (no limit found within 1 s)" in result.message
 
 
 def test_the_walk_that_explains_a_failure_has_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -397,6 +399,10 @@ def test_a_limit_not_found_in_time_is_not_an_edge_nor_a_jump(monkeypatch: pytest
     assert not any("jump" in m for m in messages), messages
     assert result.value.symbolic is None  # no number claimed for the value
     assert all(d.symbolic is None for d in result.derivatives)
+    # Nor "no limit": the limit exists, it was not found in time.
+    assert not any("with no limit" in m for m in messages), messages
+    assert result.value.category.value == "uncertain"
+    assert "its limit was not found (no limit found within 1 s)" in result.value.message
     # With both sides found, the jump is reported as before.
     monkeypatch.setattr(sp, "limit", real_limit)
     result = check("atan2(sin(x), 1 - cos(x))", "x=0")

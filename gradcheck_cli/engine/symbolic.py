@@ -306,6 +306,7 @@ def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     """
     candidates = [along] if along is not None else \
         sorted(expr.free_symbols & set(point), key=lambda s: s.name)
+    unknown: Exact | None = None  # a side whose limit was not found in time
     for symbol in candidates:
         left, right = one_sided(expr, symbol, point)
         if same_value(left, right) and left.kind in REAL_KINDS:
@@ -322,6 +323,12 @@ def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
             # atan2(sin(x), 1 - cos(x)) at 0: a jump, no value and no limit.
             return Exact(math.nan, Kind.UNDEFINED, f"it jumps: it tends to {left.value:.12g} from "
                          f"the left and {right.value:.12g} from the right", by_limit=True)
+        if unknown is None and Kind.UNCERTAIN in (left.kind, right.kind):
+            unknown = left if left.kind is Kind.UNCERTAIN else right
+    if unknown is not None:
+        # Not "no limit": one may well exist (a machine slower than this one's budget).
+        return Exact(math.nan, Kind.UNCERTAIN, "it has no value as written here, and its limit "
+                     f"was not found ({unknown.text})", by_limit=True)
     return None
 
 
