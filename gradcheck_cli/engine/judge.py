@@ -221,9 +221,9 @@ def _at_kink(entry: Entry, place: Place, hidden: Sequence[Any]) -> Judged:
         exact = Exact(left.value, left.kind, left.text, by_limit=True)
         return Judged(exact, judge(entry.quantity, exact, entry.actual, place.tolerance,
                                    place.context))
-    if not jump and Kind.UNCERTAIN in (left.kind, right.kind):
+    unknown = symbolic.not_found(left, right)
+    if not jump and unknown is not None:
         # A side whose limit was not found in time: neither a kink nor a value is known.
-        unknown = left if left.kind is Kind.UNCERTAIN else right
         exact = Exact(math.nan, Kind.UNCERTAIN, f"its one-sided limits are not known "
                       f"({unknown.text})")
         return Judged(exact, judge(entry.quantity, exact, entry.actual, place.tolerance,

@@ -323,8 +323,8 @@ def limit_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
             # atan2(sin(x), 1 - cos(x)) at 0: a jump, no value and no limit.
             return Exact(math.nan, Kind.UNDEFINED, f"it jumps: it tends to {left.value:.12g} from "
                          f"the left and {right.value:.12g} from the right", by_limit=True)
-        if unknown is None and Kind.UNCERTAIN in (left.kind, right.kind):
-            unknown = left if left.kind is Kind.UNCERTAIN else right
+        if unknown is None:
+            unknown = not_found(left, right)
     if unknown is not None:
         # Not "no limit": one may well exist (a machine slower than this one's budget).
         return Exact(math.nan, Kind.UNCERTAIN, "it has no value as written here, and its limit "
@@ -560,9 +560,15 @@ def sides(expr: sp.Expr, lowers: list[sp.Expr], symbol: sp.Symbol,
 
 def _apart(left: Exact, right: Exact) -> bool:
     """The two sides differ, as far as is known: a side not found in time is no evidence."""
-    if Kind.UNCERTAIN in (left.kind, right.kind):
-        return False
-    return not same_value(left, right)
+    return not_found(left, right) is None and not same_value(left, right)
+
+
+def not_found(left: Exact, right: Exact) -> Exact | None:
+    """The one-sided limit that was not found in time (kind ``uncertain``), if either was."""
+    for side in (left, right):
+        if side.kind is Kind.UNCERTAIN:
+            return side
+    return None
 
 
 def classify(value: Any) -> Exact:
