@@ -9,9 +9,11 @@ change the answer: ``Derivative`` returns the same object either way. On the che
 :func:`diff` walks the expression once and applies, node for node, the rule SymPy's
 class for that node applies: the sum rule of ``Add._eval_derivative``, the Leibniz
 rule of ``Mul._eval_derivative_n_times``, the formula of ``Pow._eval_derivative``, and
-the chain rule of ``Function._eval_derivative`` with each function's own ``fdiff``.
-Anything else (``Abs``, ``sign``, piecewise and delta functions, unevaluated objects)
-is handed to ``sympy.diff`` itself. The result is the expression ``sympy.diff``
+the chain rule of ``Function._eval_derivative`` (and of ``MinMaxBase``, which repeats
+it for ``Max`` and ``Min``) with each function's own ``fdiff``, and the real-argument
+branches of ``Abs._eval_derivative`` and ``sign._eval_derivative``. Anything else
+(complex arguments, piecewise and delta functions, unevaluated objects) is handed to
+``sympy.diff`` itself. The result is the expression ``sympy.diff``
 returns, structurally; ``tests/test_differentiate.py`` holds it to that. One known
 difference is left: for ``b**c`` with ``c`` free of the symbol, ``sympy.diff`` builds
 ``0*log(b)``, which is ``nan`` where ``b`` is provably zero without being the number 0;
@@ -76,11 +78,20 @@ class _Differentiator:
             # by 0, and building it asks SymPy's assumptions about the base.
             log_term = outer * sp.log(base) if outer else sp.S.Zero
             return expr * (log_term + self.diff(base) * exponent / base)
-        if isinstance(expr, sp.Function) and type(expr)._eval_derivative in _CHAIN_RULE:
+        rule = type(expr)._eval_derivative if isinstance(expr, sp.Expr) else None
+        if rule in _CHAIN_RULE:
             return self._chain_rule(expr)
+        # Abs and sign of a real argument, as their own _eval_derivative writes them, with
+        # the argument's derivative from here: ``sympy.diff`` would differentiate the whole
+        # argument again through ``Derivative``, node by node.
+        if rule is sp.Abs._eval_derivative and (expr.args[0].is_extended_real
+                                                or expr.args[0].is_imaginary):
+            return self.diff(expr.args[0]) * sp.sign(sp.conjugate(expr.args[0]))
+        if rule is sp.sign._eval_derivative and expr.args[0].is_extended_real:
+            return 2 * self.diff(expr.args[0]) * sp.DiracDelta(expr.args[0])
         return sp.diff(expr, s)
 
-    def _chain_rule(self, expr: sp.Function) -> sp.Expr:
+    def _chain_rule(self, expr: sp.Expr) -> sp.Expr:
         terms = []
         for index, argument in enumerate(expr.args, start=1):
             inner = self.diff(argument)
