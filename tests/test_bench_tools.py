@@ -1,8 +1,9 @@
-"""The benchmark's tools: the distinct-line generator and the result comparison.
+"""The benchmark's tools: the distinct-line generator, the result comparison and the
+SymPy floor's choice of partials.
 
-No torch and no SymPy here: the generator's lines are held to parse and validate with the
-light core (``batch.parse_line``, what ``gradcheck --file`` does first), and the
-comparison is run on hand-made records.
+No torch here, and SymPy only in the floor's test: the generator's lines are held to parse
+and validate with the light core (``batch.parse_line``, what ``gradcheck --file`` does
+first), and the comparison is run on hand-made records.
 """
 
 from __future__ import annotations
@@ -163,3 +164,30 @@ def test_lighter_files_have_ordinary_points_and_still_parse() -> None:
         item = parse_line(line.encode(), "light")
         assert isinstance(item, Request), line
         assert all(abs(v) <= 3 for a in item.points[0] for v in a.values), line
+
+
+# -- bench_sympy_floor.py: what it differentiates, and how it summarises ---------------------
+
+floor = _load("bench_sympy_floor")
+
+
+@pytest.mark.parametrize(("line", "pairs", "symbols"), [
+    ("sin(x)*y @ x=1, y=2", 2, {"x", "y"}),
+    # A scalar of tensors: one output, one partial per element of each variable.
+    ("sum(v*w) + x @ v=[1, 2], w=[3, 4], x=1", 5, {"v[0]", "v[1]", "w[0]", "w[1]", "x"}),
+    # A tensor output: every output element along every element (the Jacobian).
+    ("v*x @ v=[1, 2], x=3", 6, {"v[0]", "v[1]", "x"}),
+])
+def test_the_floor_differentiates_what_a_check_does(line: str, pairs: int, symbols: set[str]) -> None:
+    request = parse_line(line.encode(), "floor")
+    assert isinstance(request, Request)
+    _, partials = floor._partials(request)  # imports SymPy (only this test)
+    assert len(partials) == pairs
+    assert {str(symbol) for _, symbol in partials} == symbols
+
+
+def test_the_floor_leaves_out_the_slowest_percent() -> None:
+    spent = [0.001] * 99 + [1.0]
+    trimmed, every = floor.summary(spent)
+    assert trimmed == pytest.approx(1.0)  # ms: the 1 s line is the slowest 1%
+    assert every == pytest.approx((99 * 0.001 + 1.0) / 100 * 1000)
