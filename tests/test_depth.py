@@ -553,3 +553,53 @@ def test_a_tie_over_an_interval_is_no_kink():
     result = check("max(1, max(x, 1))", "x=-1")
     (d,) = result.derivatives
     assert (result.status, d.category, d.symbolic, d.autograd) == (Status.PASS, "ok", 0.0, 0.0)
+
+
+def test_a_limit_sympy_breaks_on_is_uncertain_not_an_internal_error() -> None:
+    # Found by the random trust test: in a worker, SymPy's limit of the value at x = -1e300
+    # made mpmath shift an integer by about 2**(1e300) bits (OverflowError), which ended
+    # the whole check as an internal error. (Here, with SymPy's smaller default cache, the
+    # same limit runs out of its 1 s instead.) sqrt(-1e300) is 1e150*I, so nothing here is
+    # real: the value's limit is unknown, the derivatives complex (category domain).
+    result = check("atan2(xlogy((e)**x, (x)**0.5), y)", "x=-1e300, y=-1e-300")
+    assert result.category != "internal_error", result.message
+    assert (result.value.category, result.value.symbolic) == ("uncertain", None)
+    assert "its limit was not found" in result.value.message
+    assert [d.category for d in result.derivatives] == ["domain", "domain"]
+
+
+def test_an_arithmetic_error_in_sympys_limit_is_a_side_not_found(monkeypatch) -> None:
+    import sympy as sp
+
+    from gradcheck_cli.engine import symbolic
+
+    def overflowing(*args, **kwargs):
+        raise OverflowError("too many digits in integer")
+
+    monkeypatch.setattr(symbolic.sp, "limit", overflowing)
+    symbolic.forget_limits()
+    x = sp.Symbol("x", real=True, finite=True)
+    # 1/x at 0: no value, so both sides go to SymPy's limit, which breaks.
+    left, right = symbolic.one_sided(1 / x, x, {x: sp.S.Zero})
+    for side in (left, right):
+        assert side.kind.value == "uncertain"
+        assert side.text == "no limit found: SymPy's limit failed (OverflowError)"
+    assert symbolic.not_found(left, right) is left
+    symbolic.forget_limits()
+
+
+@pytest.mark.parametrize(("expression", "point"), [
+    # atanh(0.65*cos(-1.02)) = 0.3478...: SymPy cannot prove the argument real (atanh of
+    # something it cannot bound by 1), so sympy.diff leaves Derivative(sign(...), y),
+    # which the exact route called undefined. sign is locally constant where its
+    # argument is a nonzero real: the derivative is exactly 0.
+    ("sign(atanh(0.65*cos((y - 1.02))))", "y=0"),
+    ("0.154*sign(log1p(0.55*sin(3.1*w)))", "w=2.012"),
+    ("sign(atanh(0.73*erf(p)))", "p=-0.3126"),
+])
+def test_sign_of_an_argument_sympy_cannot_prove_real_has_derivative_0(expression, point):
+    result = check(expression, point)
+    (derivative,) = result.derivatives
+    assert "Derivative" not in derivative.formula and "DiracDelta" in derivative.formula
+    assert (derivative.category, derivative.symbolic, derivative.autograd) == ("ok", 0.0, 0.0)
+    assert result.status is Status.PASS

@@ -14,10 +14,12 @@ it for ``Max`` and ``Min``) with each function's own ``fdiff``, and the real-arg
 branches of ``Abs._eval_derivative`` and ``sign._eval_derivative``. Anything else
 (complex arguments, piecewise and delta functions, unevaluated objects) is handed to
 ``sympy.diff`` itself. The result is the expression ``sympy.diff``
-returns, structurally; ``tests/test_differentiate.py`` holds it to that. One known
-difference is left: for ``b**c`` with ``c`` free of the symbol, ``sympy.diff`` builds
+returns, structurally; ``tests/test_differentiate.py`` holds it to that. Two known
+differences are left: for ``b**c`` with ``c`` free of the symbol, ``sympy.diff`` builds
 ``0*log(b)``, which is ``nan`` where ``b`` is provably zero without being the number 0;
-here that term is 0.
+here that term is 0. And ``sign`` of an argument that SymPy cannot prove real (nor
+imaginary) has the real rule here, ``2*u'*DiracDelta(u)``, where ``sympy.diff`` leaves an
+unevaluated ``Derivative``: the expression language is real-valued.
 """
 
 from __future__ import annotations
@@ -87,7 +89,13 @@ class _Differentiator:
         if rule is sp.Abs._eval_derivative and (expr.args[0].is_extended_real
                                                 or expr.args[0].is_imaginary):
             return self.diff(expr.args[0]) * sp.sign(sp.conjugate(expr.args[0]))
-        if rule is sp.sign._eval_derivative and expr.args[0].is_extended_real:
+        if rule is sp.sign._eval_derivative and expr.args[0].is_extended_real is not False \
+                and not expr.args[0].is_imaginary:
+            # SymPy applies this rule only where it can prove the argument real; where it
+            # cannot (sign(atanh(0.65*cos(y)))), it leaves Derivative(sign(...), y), which
+            # has no value at any point. The expression language is real: wherever the
+            # expression has a value, the argument is real and this is its derivative
+            # (and where the argument is not real, DiracDelta of it has no value either).
             return 2 * self.diff(expr.args[0]) * sp.DiracDelta(expr.args[0])
         return sp.diff(expr, s)
 

@@ -250,6 +250,10 @@ def exact_value(expr: sp.Expr, point: Mapping[sp.Symbol, sp.Expr],
     certified = certify.value(expr, point)
     if certified is not None:
         return certified
+    if expr.has(sp.Derivative):
+        # SymPy left a piece underived (a rule it lacks): putting a point into that is an
+        # error, not a value, and says nothing of where the function is defined.
+        return Exact(math.nan, Kind.UNCERTAIN, "SymPy left part of the derivative unevaluated")
     try:
         # SymPy puts a point in exactly: a float64's digits (1e-300 is a ratio of integers
         # of some 1,000 digits) raised to a rational power can make it work for minutes.
@@ -424,6 +428,12 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
         except (ValueError, NotImplementedError, TypeError, ZeroDivisionError, RecursionError,
                 AttributeError):
             sides.append(Exact(math.nan, Kind.UNDEFINED, "no limit"))
+        except ArithmeticError as error:
+            # Nor is a side where SymPy's limit broke: mpmath's OverflowError (a shift of
+            # 2**(1e300) bits in atan2(xlogy(exp(x), sqrt(x)), y) at x = -1e300) says
+            # nothing of the function; it had ended the whole check as an internal error.
+            sides.append(Exact(math.nan, Kind.UNCERTAIN,
+                               f"no limit found: SymPy's limit failed ({type(error).__name__})"))
     return sides[0], sides[1]
 
 
