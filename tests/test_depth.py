@@ -603,3 +603,16 @@ def test_sign_of_an_argument_sympy_cannot_prove_real_has_derivative_0(expression
     assert "Derivative" not in derivative.formula and "DiracDelta" in derivative.formula
     assert (derivative.category, derivative.symbolic, derivative.autograd) == ("ok", 0.0, 0.0)
     assert result.status is Status.PASS
+
+
+def test_an_underived_piece_is_uncertain_not_undefined() -> None:
+    import sympy as sp
+
+    from gradcheck_cli.engine import symbolic
+
+    # What SymPy left as Derivative(...) cannot take a point (SymPy raises "Can't calculate
+    # derivative wrt 0"), which the exact route had read as "undefined here".
+    y = sp.Symbol("y", real=True, finite=True)
+    underived = sp.Derivative(sp.sign(sp.atanh(sp.Rational(13, 20) * sp.cos(y - 1))), y)
+    exact = symbolic.exact_value(underived, {y: sp.S.Zero}, y)
+    assert (exact.kind.value, exact.text) == ("uncertain", "SymPy left part of the derivative unevaluated")
