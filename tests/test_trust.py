@@ -162,6 +162,15 @@ CASES = [
     ("(1 - cos(x))/x**2", "x=1e-5", "value", "0.49999999999583333333335"),
     # Found by the random test below: an internal_error (RecursionError) once.
     ("lgamma(x**2)", "x=1e300", "value", "1.3805510557964274104108e603"),
+    # A function at an argument that rounds to its root (log at 1, lgamma at 1) is 0 at
+    # every precision that cannot tell them apart; beside another term, such zeros agreed
+    # and were certified: 1 (not 1 + ln 2), 1 (not 1.5), 1 (not 1 - Euler's gamma), and
+    # the random test found the last, half its true value (-12*ln(2)*1e-15*1e-300 by hand).
+    ("x + 1e300*log(2**y)", "x=1,y=1e-300", "value", "1.6931471805599453094172"),
+    ("x + 1e300*log(cosh(y))", "x=1,y=1e-150", "value", "1.5000000000000000000000"),
+    ("x + 1e300*lgamma(1 + y)", "x=1,y=1e-300", "value", "0.42278433509846713939349"),
+    ("xlogy(max(y, x)*(y + y), (0.5**y)**3)", "x=1e-15,y=1e-300", "d/dy",
+     "-8.3177661667193437130068e-315"),
 ]
 
 

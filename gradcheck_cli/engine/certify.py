@@ -20,6 +20,10 @@ Two exact identities keep tails that no working precision reaches as a differenc
 even inside a longer sum (GELU and its derivative), and ``log(1 + u)`` with |u| < 1/2 as
 ``log1p(u)`` (softplus, logsigmoid and log_softmax far in their tails).
 
+A function at an argument that is its root only by rounding (``log`` of ``2**y`` at
+y = 1e-300, which rounds to 1) is evaluated again with more bits: its 0 would be the same
+at every precision too low to see the difference, and two such zeros agree.
+
 What it does not settle, it leaves to the caller (``None``), which then takes SymPy's
 exact route (substitution, limits):
 
@@ -534,10 +538,26 @@ def _domain(function: Callable[[Any], Any], low: int | None, high: int | None
     return guarded
 
 
+def _clear_of_root(x: Any, root: int) -> None:
+    """A function is 0 at ``root`` (log at 1, lgamma at 1 and 2), and ``x`` must not be
+    ``root`` only by rounding: the value would be the same 0 at every precision below the
+    one that tells them apart, and two such zeros agree. ``log(2**y)`` at y = 1e-300 is 0
+    at 96 and at 192 bits (2**y rounds to 1), where it is 6.9e-301, and
+    ``x + 1e300*log(2**y)`` "settled" at 1 instead of 1.693. So: more bits. An ``x`` a few
+    units of the last place from ``root`` gives a value with few correct digits, which the
+    next precision contradicts, as any rounding error; an exactly known argument (a
+    point's value 1) is exact."""
+    if _EXACT_ARGUMENTS and _EXACT_ARGUMENTS[-1]:
+        return
+    if x == root:
+        raise _NeedsPrecisionError
+
+
 def _log(x: Any, *base: Any) -> Any:
     _decide(x)
     if x < 0:
         raise _UnsettledError
+    _clear_of_root(x, 1)
     return mpmath.log(x) if not base else mpmath.log(x, base[0])
 
 
@@ -556,6 +576,8 @@ def _pole_free(x: Any) -> None:
 
 def _lgamma(x: Any) -> Any:
     _pole_free(x)
+    _clear_of_root(x, 1)
+    _clear_of_root(x, 2)
     return mpmath.log(abs(mpmath.gamma(x)))
 
 
