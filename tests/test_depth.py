@@ -616,3 +616,36 @@ def test_an_underived_piece_is_uncertain_not_undefined() -> None:
     underived = sp.Derivative(sp.sign(sp.atanh(sp.Rational(13, 20) * sp.cos(y - 1))), y)
     exact = symbolic.exact_value(underived, {y: sp.S.Zero}, y)
     assert (exact.kind.value, exact.text) == ("uncertain", "SymPy left part of the derivative unevaluated")
+
+
+@pytest.mark.parametrize(("expression", "left", "right"), [
+    # SymPy keeps sqrt(log(x)**2) (log(x) is not real for x < 0) and its limit took it as
+    # log(x) from both sides: the derivative at 1 was "1". It is |log(x)|, whose slope is
+    # sign(log(x))/x: -1 and 1 beside x = 1; softplus'(0) = 1/2 halves them.
+    ("sqrt(log(x)**2)", -1.0, 1.0),
+    ("softplus(sqrt((log(1 + (x - 1)))**2))", -0.5, 0.5),
+])
+def test_a_root_of_a_square_has_its_kink(expression, left, right):
+    result = check(expression, "x=1")
+    (derivative,) = result.derivatives
+    assert derivative.category == "not_differentiable", derivative.message
+    assert derivative.one_sided == (left, right)
+
+
+def test_a_limit_the_values_beside_the_point_contradict_is_uncertain() -> None:
+    import sympy as sp
+
+    from gradcheck_cli.compare import Exact, Kind
+    from gradcheck_cli.engine import symbolic
+
+    x = sp.Symbol("x", real=True, finite=True)
+    # From the left of 1 this is -1/x (log(x) < 0); SymPy's limit says 1 there.
+    branch = sp.sqrt(sp.log(x) ** 2) / (x * sp.log(x))
+    wrong = Exact(1.0, Kind.FINITE, "1")
+    left = symbolic._beside(branch, x, sp.S.One, "-", wrong)
+    assert left.kind is Kind.UNCERTAIN and "contradicted by the values beside" in left.text
+    assert symbolic._beside(branch, x, sp.S.One, "+", wrong) is wrong  # right of 1: 1/x -> 1
+    # A right limit that is approached slowly is not contradicted: 1/log(x) -> 0 as
+    # x -> 0+, yet is -0.06 and -0.03 at 2**-24 and 2**-48.
+    zero = Exact(0.0, Kind.FINITE, "0")
+    assert symbolic._beside(1 / sp.log(x), x, sp.S.Zero, "+", zero) is zero

@@ -397,6 +397,11 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
         # form is the same function off the cut, and has the right one-sided limits on it.
         reduced = reduced.replace(
             sp.atan2, lambda y, x: 2 * sp.atan(y / (sp.sqrt(x**2 + y**2) + x)))
+    # sqrt(u**2) is |u| wherever u is real, as it is wherever the expression has a real
+    # value; SymPy keeps the root where it cannot prove u real (u = log(x)), and its limit
+    # then takes it as u on both sides (sqrt(log(x)**2) at 1 had the derivative 1, not a
+    # kink). As |u|, the kink is found like any other.
+    reduced = reduced.replace(_even_root, lambda e: sp.Abs(e.base.base) ** (e.base.exp * e.exp))
     if not non_smooth_at(reduced, point):
         # Nothing piecewise switches here, so a finite value at the point is the limit
         # from both sides (elementary functions are continuous where they are finite),
@@ -417,7 +422,8 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
                 continue
         try:
             with time_budget(LIMIT_SECONDS):
-                sides.append(classify(sp.limit(branch, symbol, point[symbol], direction)))
+                found = classify(sp.limit(branch, symbol, point[symbol], direction))
+            sides.append(_beside(branch, symbol, point[symbol], direction, found))
         except TooSlowError:
             # Not "undefined": a side whose limit was not found in time says nothing of the
             # function there. As UNDEFINED it made the other side's limit "the edge of the
@@ -435,6 +441,50 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
             sides.append(Exact(math.nan, Kind.UNCERTAIN,
                                f"no limit found: SymPy's limit failed ({type(error).__name__})"))
     return sides[0], sides[1]
+
+
+def _even_root(expr: sp.Expr) -> bool:
+    """``(u**(2k))**(p/q)`` with 2k*p/q not an even integer: a root of an even power."""
+    if not (expr.is_Pow and expr.base.is_Pow and expr.exp.is_Rational and not expr.exp.is_Integer):
+        return False
+    power = expr.base.exp
+    return bool(power.is_Integer and power.is_even and power > 0)
+
+
+#: Distances from the point, relative to max(1, |point|), at which a one-sided limit is
+#: held against the function's certified values (see :func:`_beside`).
+BESIDE_STEPS = (sp.Rational(1, 2**24), sp.Rational(1, 2**48))
+
+
+def _beside(branch: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str,
+            found: Exact) -> Exact:
+    """SymPy's one-sided limit, unless the function's certified values beside the point
+    contradict it: then ``uncertain``, saying so.
+
+    SymPy's limit can be wrong: from the left of 1, ``sqrt(log(x)**2)/(x*log(x))`` is
+    -1/x, but SymPy's limit there is 1 (it takes sqrt(log(x)**2) as log(x)), and the
+    derivative of ``sqrt(log(x)**2)`` at 1 was certified as 1 instead of a kink. A limit
+    is contradicted when the values at two distances from the point (2**-24 and 2**-48,
+    scaled) are both far from it and not closing in on it; values that cannot be
+    certified there contradict nothing.
+    """
+    if found.kind is not Kind.FINITE:
+        return found
+    scale = max(sp.S.One, abs(at_value))
+    sign = -1 if direction == "-" else 1
+    gaps = []
+    for step in BESIDE_STEPS:
+        value = certify.value(branch, {symbol: at_value + sign * step * scale})
+        if value is None or value.kind is not Kind.FINITE or value.doubt is not None:
+            return found
+        gaps.append(abs(value.value - found.value))
+    far = 1e-3 * max(1.0, abs(found.value))
+    if gaps[1] > far and gaps[1] >= 0.9 * gaps[0]:
+        return Exact(math.nan, Kind.UNCERTAIN,
+                     f"no limit found: SymPy's limit, {found.text}, is contradicted by the values "
+                     f"beside the point ({'left' if sign < 0 else 'right'} of it they stay "
+                     f"{gaps[1]:.3g} away)")
+    return found
 
 
 def on_side(expr: sp.Expr, symbol: sp.Symbol, at_value: sp.Expr, direction: str) -> sp.Expr:
