@@ -649,3 +649,19 @@ def test_a_limit_the_values_beside_the_point_contradict_is_uncertain() -> None:
     # x -> 0+, yet is -0.06 and -0.03 at 2**-24 and 2**-48.
     zero = Exact(0.0, Kind.FINITE, "0")
     assert symbolic._beside(1 / sp.log(x), x, sp.S.Zero, "+", zero) is zero
+
+
+def test_a_log_of_exactly_1_beside_a_tie_is_exact() -> None:
+    # log(x/y) at x = y is log(1) = 0 exactly: the certified evaluation must take it as
+    # exact (not as a root reached by rounding), or the sign of max's switching quantity,
+    # y*log(x/y) - log(x/y), beside the tie is unknown and the left side had no limit.
+    # By hand: at the tie both arguments are 0; d/dy log(x/y) = -1/y = -1/3 and
+    # d/dy y*log(x/y) = log(x/y) - 1 = -1, so max's slope is -1 on the left, -1/3 on the
+    # right, and exp(0) = 1 leaves them so.
+    result = check("exp(max(log(x/y), y*(log(x/y))))", "x=3, y=3")
+    d_y = next(d for d in result.derivatives if d.wrt == ("y",))
+    assert d_y.category == "not_differentiable", d_y.message
+    assert d_y.one_sided == pytest.approx((-1.0, -1 / 3), rel=1e-15)
+    # log(1 + g**2) has slope 2*g*g'/(1 + g**2) = 0 where g = max(...) = 0.
+    result = check("log(1 + (max(log(x/y), y*(log(x/y))))**2)", "x=0.5, y=0.5")
+    assert [(d.category, d.symbolic) for d in result.derivatives] == [("ok", 0.0), ("ok", 0.0)]

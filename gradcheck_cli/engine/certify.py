@@ -22,7 +22,7 @@ even inside a longer sum (GELU and its derivative), and ``log(1 + u)`` with |u| 
 
 A function at an argument that is its root only by rounding (``log`` of ``2**y`` at
 y = 1e-300, which rounds to 1) is evaluated again with more bits: its 0 would be the same
-at every precision too low to see the difference, and two such zeros agree.
+at every precision too low to see the difference, and two such zeros agree (``_ROOTS``).
 
 What it does not settle, it leaves to the caller (``None``), which then takes SymPy's
 exact route (substitution, limits):
@@ -341,6 +341,9 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
     function = _FUNCTIONS.get(type(expr)) or _DISCONTINUOUS.get(type(expr))
     if function is None:
         raise _UnsettledError
+    for index, roots in _ROOTS.get(type(expr), ()):
+        if args[index] in roots and not _exactly_equal(expr.args[index], point, args[index]):
+            raise _NeedsPrecisionError
     if all(_exactly_known(a, point) for a in expr.args):
         # lgamma(1e-300): the argument is an exact nonzero number, so no rounding can
         # hide a 0 in it; only an exact 0 is a decision for the exact route.
@@ -350,6 +353,20 @@ def _compute(expr: Any, point: Mapping[Any, Any], memo: dict[Any, Any]) -> Any:
         finally:
             _EXACT_ARGUMENTS.pop()
     return function(*args)
+
+
+def _exactly_equal(argument: Any, point: Mapping[Any, Any], value: Any) -> bool:
+    """Whether ``argument`` at the point is exactly ``value`` (a small integer), not only
+    after rounding: ``3/y`` at y = 3 is 1, ``2**y`` at y = 1e-300 is not, though mpmath's
+    2**y is 1 at any precision below 1,000 bits. Asked only where the rounded value is
+    ``value``, which is seldom; SymPy's exact substitution decides."""
+    if _exactly_known(argument, point):
+        return True
+    try:
+        exact = at(argument, point)
+    except Exception:  # anything SymPy cannot build there: not known exact
+        return False
+    return bool(exact.is_Rational and exact == int(value))
 
 
 #: Set while a function of exactly known arguments runs: see :func:`_decide`.
@@ -538,26 +555,10 @@ def _domain(function: Callable[[Any], Any], low: int | None, high: int | None
     return guarded
 
 
-def _clear_of_root(x: Any, root: int) -> None:
-    """A function is 0 at ``root`` (log at 1, lgamma at 1 and 2), and ``x`` must not be
-    ``root`` only by rounding: the value would be the same 0 at every precision below the
-    one that tells them apart, and two such zeros agree. ``log(2**y)`` at y = 1e-300 is 0
-    at 96 and at 192 bits (2**y rounds to 1), where it is 6.9e-301, and
-    ``x + 1e300*log(2**y)`` "settled" at 1 instead of 1.693. So: more bits. An ``x`` a few
-    units of the last place from ``root`` gives a value with few correct digits, which the
-    next precision contradicts, as any rounding error; an exactly known argument (a
-    point's value 1) is exact."""
-    if _EXACT_ARGUMENTS and _EXACT_ARGUMENTS[-1]:
-        return
-    if x == root:
-        raise _NeedsPrecisionError
-
-
 def _log(x: Any, *base: Any) -> Any:
     _decide(x)
     if x < 0:
         raise _UnsettledError
-    _clear_of_root(x, 1)
     return mpmath.log(x) if not base else mpmath.log(x, base[0])
 
 
@@ -576,8 +577,6 @@ def _pole_free(x: Any) -> None:
 
 def _lgamma(x: Any) -> Any:
     _pole_free(x)
-    _clear_of_root(x, 1)
-    _clear_of_root(x, 2)
     return mpmath.log(abs(mpmath.gamma(x)))
 
 
@@ -655,6 +654,18 @@ _FUNCTIONS: dict[type, Callable[..., Any]] = {
     sp.Abs: abs,
     sp.Max: _extremum(max),
     sp.Min: _extremum(min),
+}
+
+#: Where a function is 0 at an argument that is a small integer (log at 1, lgamma at 1 and
+#: 2): (argument index, roots). An argument that is a root only by rounding gives the same
+#: 0 at every precision too low to tell them apart, and two such zeros agree:
+#: ``x + 1e300*log(2**y)`` at y = 1e-300 was certified as 1, not 1 + ln 2. So there the
+#: precision is raised (1,000 bits tell 2**1e-300 from 1), unless the argument is exactly
+#: the root (``log(3/y)`` at y = 3).
+_ROOTS: dict[type, tuple[tuple[int, frozenset[int]], ...]] = {
+    sp.log: ((0, frozenset({1})),),
+    lgamma: ((0, frozenset({1, 2})),),
+    xlogy: ((1, frozenset({1})),),
 }
 
 #: Functions that jump: evaluated only away from their jump.
