@@ -41,8 +41,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
-WARM_UP = 50
-WARM_UP_SEED = 9_999  # lines not among any benchmark's
 
 #: (stage, group, candidate functions "module:qualname" under gradcheck_cli).
 STAGES: list[tuple[str, str, list[str]]] = [
@@ -286,15 +284,11 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(HERE))
-    from distinct_lines import generate
+    from distinct_lines import WARM_UP, WARM_UP_SEED, benchmark_files
 
     with tempfile.TemporaryDirectory() as scratch:
-        lines_file = args.file.resolve() if args.file else Path(scratch) / "lines.txt"
-        warm_up_file = Path(scratch) / "warm-up.txt"
-        warm_up_file.write_text("".join(t + "\n" for t in generate(WARM_UP, WARM_UP_SEED)))
-        if not args.file:
-            lines_file.write_text("".join(t + "\n" for t in generate(args.lines, args.seed)))
-        source = args.file or f"distinct_lines.py --lines {args.lines} --seed {args.seed}"
+        lines_file, warm_up_file, source = benchmark_files(Path(scratch), args.file, args.lines,
+                                                           args.seed)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
               f"lines: {source}; warm-up: {WARM_UP} lines (seed {WARM_UP_SEED})")
         results = []

@@ -36,7 +36,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
-WARM_UP, WARM_UP_SEED = 50, 9_999  # as bench_stages.py
 ROUTES = ["build", "+ differentiate", "+ print", "sympy.diff + str", "whole check"]
 
 
@@ -126,17 +125,11 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(HERE))
-    from distinct_lines import generate
+    from distinct_lines import benchmark_files
 
     with tempfile.TemporaryDirectory() as scratch:
-        lines_file = args.file.resolve() if args.file else Path(scratch) / "lines.txt"
-        warm_up_file = Path(scratch) / "warm-up.txt"
-        warm_up_file.write_text("".join(t + "\n" for t in generate(WARM_UP, WARM_UP_SEED)))
-        if not args.file:
-            lines_file.write_text("".join(
-                t + "\n" for t in generate(args.lines, args.seed, max_depth=args.max_depth)))
-        source = args.file or (f"distinct_lines.py --lines {args.lines} --seed {args.seed} "
-                               f"--max-depth {args.max_depth}")
+        lines_file, warm_up_file, source = benchmark_files(Path(scratch), args.file, args.lines,
+                                                           args.seed, args.max_depth)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
               f"lines: {source}; tree: {args.tree}")
         # Not run in TREE: the current directory leads sys.path, and /work/main would win.

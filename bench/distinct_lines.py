@@ -275,6 +275,25 @@ def _one_line(rng: random.Random, name: str, max_depth: int, extreme_share: floa
     return f"{root} @ {line.point(root)}"
 
 
+#: Lines the in-process benchmarks (bench_stages.py, bench_sympy_floor.py) run before they
+#: measure, so that imports and first calls are left out: of a seed no benchmark file uses.
+WARM_UP, WARM_UP_SEED = 50, 9_999
+
+
+def benchmark_files(scratch: Path, file: Path | None, lines: int, seed: int,
+                    max_depth: int = 4) -> tuple[Path, Path, str]:
+    """The lines to measure and the warm-up lines, as files (``file`` itself, or ``lines``
+    generated lines of ``seed`` written into ``scratch``), and what the lines are."""
+    warm_up_file = scratch / "warm-up.txt"
+    warm_up_file.write_text("".join(t + "\n" for t in generate(WARM_UP, WARM_UP_SEED)))
+    if file:
+        return file.resolve(), warm_up_file, str(file)
+    lines_file = scratch / "lines.txt"
+    lines_file.write_text("".join(t + "\n" for t in generate(lines, seed, max_depth=max_depth)))
+    source = f"distinct_lines.py --lines {lines} --seed {seed}"
+    return lines_file, warm_up_file, source + (f" --max-depth {max_depth}" if max_depth != 4 else "")
+
+
 def main() -> None:
     """Write the lines to ``-o FILE`` (or standard output)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
