@@ -356,3 +356,60 @@ def test_variable_names_never_reach_the_generated_code(name: str) -> None:
     plain = sweep("exp(x)/3", "x=-2:2")
     assert named.reference_error < 2.0 ** -58
     assert named.bits == plain.bits
+
+
+@pytest.mark.parametrize(("expression", "spec"), [
+    ("sign(x)*x**2", "x=-2:2"),   # its derivative holds DiracDelta(x)
+    ("lgamma(x)", "x=1:3"),
+    ("xlogy(x, x + 2)", "x=1:3"),
+])
+def test_functions_numpy_and_mpmath_lack_do_not_end_a_sweep(expression: str, spec: str) -> None:
+    # The references are generated code: DiracDelta, lgamma and xlogy were undefined names
+    # there, and the sweep stopped ("could not be completed: NameError").
+    result = sweep(expression, spec)
+    assert result.samples > 0
+    assert result.by_status["fail"] == result.by_status["error"] == 0, result.by_status
+
+
+def test_xlogy_and_sign_sweeps_settle_by_the_reference() -> None:
+    # x*log(x + 2) is smooth on [1, 3]: every sample passes, settled by the vectorised
+    # reference (no unsettled samples left over).
+    result = sweep("xlogy(x, x + 2)", "x=1:3")
+    assert result.by_status["pass"] == result.samples and result.unsettled == 0
+    # sign(x)*x**2 = x*|x|: its derivative 2|x| passes everywhere; the only warnings are
+    # values x*|x| below float64's smallest subnormal (|x| < 2.2e-162), rounded to 0.
+    result = sweep("sign(x)*x**2", "x=-2:2")
+    assert result.unsettled == 0 and result.by_status["fail"] == 0
+    assert {c for c, n in result.by_category.items() if n} <= {"underflow"}, result.by_category
+
+
+def test_a_sinc_sweep_uses_the_normalised_sinc() -> None:
+    # numpy's printer wrote the project's sinc, sin(pi*x)/(pi*x), as numpy's sinc(x/pi),
+    # which is sin(x)/x. Away from 0 torch's sinc and its derivative are accurate to
+    # float64, so against the right reference every sample of [1, 3] passes with a few
+    # bits of error (more only beside a zero of sinc or of its derivative, and at the zeros
+    # 1 and 3, where torch's sin(pi*x) is 1e-16, not 0); against the wrong one, 64.
+    result = sweep("sinc(x)", "x=1:3")
+    assert result.by_status["pass"] == result.samples and result.unsettled == 0
+    assert sorted(result.bits)[len(result.bits) // 2] <= 6
+    assert sum(bits > 16 for bits in result.bits) == 2
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_the_references_sinc_is_mpmaths_normalised_sinc(order: int) -> None:
+    import mpmath
+
+    from gradcheck_cli.engine.sympy_functions import sinc_numpy
+
+    # In longdouble, at 0, near it (where the closed form cancels), at ordinary points and
+    # at a large argument; against mpmath at 40 digits, by its own numerical derivative
+    # of sin(pi*x)/(pi*x) (1 at 0), not by the project's series.
+    points = ["0", "1e-12", "1e-5", "0.3", "0.5", "1.5", "-2.7", "7.3"]
+    found = sinc_numpy(order, np.array(points, dtype=np.longdouble))
+    with mpmath.workdps(40):
+        def normalised(t: mpmath.mpf) -> mpmath.mpf:
+            return mpmath.sinc(mpmath.pi * t)  # mpmath's sinc is sin(u)/u
+
+        for text, value in zip(points, found, strict=True):
+            exact = mpmath.diff(normalised, mpmath.mpf(text), order)
+            assert abs(mpmath.mpf(str(value)) - exact) <= 1e-17 * max(1, abs(exact)), (order, text)

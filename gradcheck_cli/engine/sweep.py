@@ -39,7 +39,7 @@ from ..parse import Assignment, parse_value
 from ..request import Request
 from ..results import Category, CheckResult, Status
 from ..sweep import Region, Suggestion, SweepRange, SweepRequest, SweepResult
-from . import autograd, symbolic
+from . import autograd, symbolic, sympy_functions
 
 #: Whether numpy's longdouble is wider than float64 (x86: 80-bit extended precision).
 WIDE = bool(np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant)
@@ -511,9 +511,9 @@ class _Judge:
             # Without cancellation here too: at 50 digits 1 + exp(-110) is 1 as well.
             # dummify: the user's variable names never reach the generated code (a
             # variable named mpf would have shadowed mpmath's mpf there).
-            precise = sp.lambdify(self.order, [_without_cancellation(e) for e in
-                                               self.exprs.values()], modules="mpmath",
-                                  dummify=True)
+            precise = sp.lambdify(self.order, [_without_cancellation(_printable(e)) for e in
+                                               self.exprs.values()],
+                                  modules=[_SINC_MPMATH, "mpmath"], dummify=True)
         except Exception:
             return float("nan")
 
@@ -525,7 +525,7 @@ class _Judge:
                          mpmath.mpf(self.fixed[v]) for v in self.variables]
                 try:
                     return precise(*point)
-                except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+                except Exception:  # any failure of the reference: unsettled
                     return None
 
         worst = float("nan")
@@ -642,6 +642,7 @@ def _reference(exprs: list[Any], symbols: list[Any]
     Where numpy has no such function (erf, gamma) every value is nan: nothing is settled
     by the reference, and the samples go to the exact check.
     """
+    exprs = [_printable(expr) for expr in exprs]
     constants = sorted({a for expr in exprs for a in expr.atoms(sp.Rational, sp.NumberSymbol,
                                                                   sp.Float)
                         if not isinstance(a, sp.Integer)}, key=sp.default_sort_key)
@@ -650,8 +651,8 @@ def _reference(exprs: list[Any], symbols: list[Any]
                 for expr in exprs]
     try:
         # dummify: the user's variable names never reach the generated code.
-        function = sp.lambdify([*symbols, *stand_ins], replaced, modules="numpy", cse=True,
-                               dummify=True)
+        function = sp.lambdify([*symbols, *stand_ins], replaced, modules=[_SINC_NUMPY, "numpy"],
+                               cse=True, dummify=True)
     except Exception:  # SymPy cannot print some function for numpy
         function = None
     digits = [str(sp.N(c, 40)) for c in constants]
@@ -682,6 +683,32 @@ def _reference(exprs: list[Any], symbols: list[Any]
         return found
 
     return evaluate
+
+
+#: What generated code calls for sinc and its derivatives (see _printable).
+_SINC_NUMPY = {sympy_functions.SINC_CODE_NAME: sympy_functions.sinc_numpy}
+_SINC_MPMATH = {sympy_functions.SINC_CODE_NAME: sympy_functions.sinc_mpmath}
+
+
+def _printable(expr: Any) -> Any:
+    """``expr`` with the project's own functions (and ``DiracDelta``) written in functions
+    numpy's and mpmath's code printers know, as the same function.
+
+    Without this ``lgamma``, ``xlogy`` and ``DiracDelta`` (in the derivative of
+    ``sign(x)*x**2``) were undefined names in the generated code, which ended the sweep.
+    ``DiracDelta(u)`` is 0 wherever u is not 0, and has no value where it is (nan: the
+    exact check decides there). ``sinc`` and its derivatives print themselves, as calls of
+    :func:`~.sympy_functions.sinc_numpy` and :func:`~.sympy_functions.sinc_mpmath`
+    (``_SINC_NUMPY``, ``_SINC_MPMATH``): numpy's printer had written the project's
+    normalised sinc as numpy's ``sinc(x/pi)``, SymPy's unnormalised one, so every sample
+    of ``sinc(x)`` was "64 bits" off.
+    """
+    from .sympy_functions import lgamma, xlogy
+
+    return expr.replace(lgamma, lambda u: sp.log(sp.Abs(sp.gamma(u)))) \
+        .replace(xlogy, lambda a, b: a * sp.log(b)) \
+        .replace(sp.DiracDelta, lambda u, *order: sp.Piecewise((sp.nan, sp.Eq(u, 0)),
+                                                               (0, True)))
 
 
 def _without_cancellation(expr: Any) -> Any:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from math import comb, factorial
 from typing import Any
 
 import mpmath
+import numpy as np
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
@@ -108,6 +111,13 @@ class sinc(sp.Function):  # type: ignore[misc]  # noqa: N801 - the name is how i
     def _eval_evalf(self, prec: int) -> Any:
         return _evalf_sinc(0, self.args[0], prec)
 
+    def _numpycode(self, printer: Any) -> str:
+        # Not numpy's sinc(x/pi), which the printer would otherwise write for this name:
+        # see sinc_numpy (a sweep's reference provides it as SINC_CODE_NAME).
+        return f"{SINC_CODE_NAME}(0, {printer._print(self.args[0])})"
+
+    _mpmathcode = _numpycode
+
     def _eval_is_real(self) -> bool | None:
         is_real: bool | None = self.args[0].is_real
         return is_real
@@ -159,6 +169,12 @@ class sinc_derivative(sp.Function):  # type: ignore[misc]  # noqa: N801 - prints
         n, x = self.args
         return _evalf_sinc(int(n), x, prec)
 
+    def _numpycode(self, printer: Any) -> str:
+        n, x = self.args
+        return f"{SINC_CODE_NAME}({int(n)}, {printer._print(x)})"
+
+    _mpmathcode = _numpycode
+
     def _eval_is_real(self) -> bool | None:
         is_real: bool | None = self.args[1].is_real
         return is_real
@@ -181,6 +197,39 @@ def _evalf_sinc(n: int, x: Any, prec: int) -> Any:
 def _dps(bits: int) -> int:
     """Decimal digits for a precision in bits."""
     return max(1, int(bits * 0.30103) + 1)
+
+
+#: The name under which generated numpy and mpmath code calls :func:`sinc_numpy` or
+#: :func:`sinc_mpmath` (``sympy.lambdify(..., modules=[{SINC_CODE_NAME: ...}, ...])``).
+SINC_CODE_NAME = "gradcheck_sinc"
+#: pi to 40 digits, for arrays of any float type (numpy.pi is a float64).
+_PI_TEXT = "3.141592653589793238462643383279502884197"
+
+
+def sinc_numpy(n: int, x: Any) -> Any:
+    """:func:`sinc_mpmath` for a numpy array, in the array's own float type (a sweep's
+    reference evaluates in longdouble): the Taylor series where |pi*x| <= 1, which has no
+    cancellation, and Leibniz's rule elsewhere."""
+    x = np.asarray(x)
+    kind = x.dtype.type if np.issubdtype(x.dtype, np.floating) else np.float64
+    pi = kind(_PI_TEXT)
+    u = pi * x.astype(kind)
+    small = np.abs(u) <= 1
+    near = np.where(small, u, kind(0))
+    total = np.zeros_like(near)
+    eps = np.finfo(kind).eps / 256
+    for k in range((n + 1) // 2, (n + 1) // 2 + 40):
+        ratio = Fraction((-1) ** k * factorial(2 * k), factorial(2 * k - n) * factorial(2 * k + 1))
+        term = kind(ratio.numerator) / kind(ratio.denominator) * near ** (2 * k - n)
+        total = total + term
+        if np.all(np.abs(term) <= eps * np.abs(total)):
+            break
+    far = np.where(small, kind(1), u)
+    sine, cosine = np.sin(far), np.cos(far)
+    shifted = (sine, cosine, -sine, -cosine)  # sin(u + m*pi/2) for m = 0, 1, 2, 3 (mod 4)
+    leibniz = sum(comb(n, j) * shifted[(n - j) % 4] * (-1) ** j * factorial(j) / far ** (j + 1)
+                  for j in range(n + 1))
+    return pi**n * np.where(small, total, leibniz)
 
 
 def sinc_mpmath(n: int, x: Any) -> Any:
