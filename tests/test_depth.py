@@ -665,3 +665,20 @@ def test_a_log_of_exactly_1_beside_a_tie_is_exact() -> None:
     # log(1 + g**2) has slope 2*g*g'/(1 + g**2) = 0 where g = max(...) = 0.
     result = check("log(1 + (max(log(x/y), y*(log(x/y))))**2)", "x=0.5, y=0.5")
     assert [(d.category, d.symbolic) for d in result.derivatives] == [("ok", 0.0), ("ok", 0.0)]
+
+
+def test_putting_the_point_in_for_a_limit_is_within_its_budget(monkeypatch) -> None:
+    import sympy as sp
+
+    from gradcheck_cli.engine import symbolic
+
+    # x**(x + 2) at the float64 next to -3 is a 53-bit rational to a rational power:
+    # SymPy's exact substitution ran for minutes inside a sweep's exact checks. Within
+    # the limit's budget (here made 0.05 s), it is given up: no value found there.
+    monkeypatch.setattr(symbolic, "LIMIT_SECONDS", 0.05)
+    x = sp.Symbol("x", real=True, finite=True)
+    near = symbolic.exact_float(-2.9999999999999996)
+    assert symbolic._finite_at(x ** (x + 2), x, near) is None
+    # An ordinary value is found as before: 2**(2 + 2) = 16.
+    found = symbolic._finite_at(x ** (x + 2), x, sp.Integer(2))
+    assert found is not None and found.value == 16.0

@@ -406,8 +406,8 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
         # Nothing piecewise switches here, so a finite value at the point is the limit
         # from both sides (elementary functions are continuous where they are finite),
         # found without SymPy's series expansions.
-        here = classify(at(reduced, {symbol: point[symbol]}))
-        if here.kind is Kind.FINITE:
+        here = _finite_at(reduced, symbol, point[symbol])
+        if here is not None:
             return here, here
     sides = []
     for direction in ("-", "+"):
@@ -416,8 +416,8 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
             # Every atom that switches here took its side's branch (Min(1, Max(-1, x)) at
             # -1 is Min(1, x) on the right): the rest is continuous, so a finite value is
             # the limit. SymPy's limit refuses Min and Max.
-            here = classify(at(branch, {symbol: point[symbol]}))
-            if here.kind is Kind.FINITE:
+            here = _finite_at(branch, symbol, point[symbol])
+            if here is not None:
                 sides.append(here)
                 continue
         try:
@@ -441,6 +441,19 @@ def _one_sided(expr: sp.Expr, symbol: sp.Symbol, point: Mapping[sp.Symbol, sp.Ex
             sides.append(Exact(math.nan, Kind.UNCERTAIN,
                                f"no limit found: SymPy's limit failed ({type(error).__name__})"))
     return sides[0], sides[1]
+
+
+def _finite_at(expr: sp.Expr, symbol: sp.Symbol, value: sp.Expr) -> Exact | None:
+    """The value of ``expr`` at ``symbol = value`` where it is finite, else ``None``;
+    within the limit's budget, which putting the point in counts against: SymPy raising
+    a float64's exact digits to a rational power (``pow(x, x + 2)`` at x = -2.99...) ran
+    for minutes in a sweep's exact checks, which no --timeout bounds."""
+    try:
+        with time_budget(LIMIT_SECONDS):
+            here = classify(at(expr, {symbol: value}))
+    except TooSlowError:
+        return None
+    return here if here.kind is Kind.FINITE else None
 
 
 def _even_root(expr: sp.Expr) -> bool:
