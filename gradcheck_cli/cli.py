@@ -250,16 +250,35 @@ def main(
     raise typer.Exit(code)
 
 
-def functions_text() -> str:
-    """The supported functions, generated from the registry."""
+def functions_text(width: int | None = None) -> str:
+    """The supported functions, generated from the registry, each row folded to the
+    terminal's width (``COLUMNS`` when piped; 80 by default, 40 at the least) under its
+    description, as the tables fold."""
+    import shutil
+    import textwrap
+
     from .functions import CONSTANTS, function_table
 
+    width = max(40, width or shutil.get_terminal_size((80, 24)).columns)
     rows = function_table()
     wide = max(len(call) for call, _, _ in rows)
-    lines = ["Functions (each computed by SymPy exactly, and by torch as shown):", ""]
-    lines += [f"  {call:<{wide}}  {meaning}  [{torch_form}]" for call, meaning, torch_form in rows]
-    lines += ["", "Constants: " + ", ".join(CONSTANTS),
-              "Operators: + - * / ** (^ also means power), unary - and +, parentheses"]
+    indent = " " * (wide + 4)
+    lines = [*textwrap.wrap("Functions (each computed by SymPy exactly, and by torch as shown):",
+                            width), ""]
+    for call, meaning, torch_form in rows:
+        # The meaning folds under itself; the torch form stays whole where it fits.
+        body = textwrap.wrap(meaning, width - len(indent), break_on_hyphens=False) or [""]
+        lines += [f"  {call:<{wide}}  {body[0]}", *(indent + part for part in body[1:])]
+        form = f"[{torch_form}]"
+        if len(lines[-1]) + 2 + len(form) <= width:
+            lines[-1] += "  " + form
+        else:
+            lines += textwrap.wrap(form, width, initial_indent=indent, subsequent_indent=indent,
+                                   break_on_hyphens=False)
+    for line in ("Constants: " + ", ".join(CONSTANTS),
+                 "Operators: + - * / ** (^ also means power), unary - and +, parentheses"):
+        lines += ["", *textwrap.wrap(line, width)] if line.startswith("Constants") else \
+            textwrap.wrap(line, width)
     return "\n".join(lines)
 
 

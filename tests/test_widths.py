@@ -141,3 +141,20 @@ def test_exact_values_beyond_float64_keep_their_digits(
     assert f"value  symbolic {shown}" in table
     document = json.loads(_run([expression, "--at", point, "--format", "json"], 120, monkeypatch))
     assert document["checks"][0]["value"]["symbolic_text"] == text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_function_list_fits_the_terminal(width: int) -> None:
+    from gradcheck_cli.functions import FUNCTIONS
+
+    result = CliRunner().invoke(app, ["--functions"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    # Every function still starts its own row; what folds goes under its description.
+    rows = {line.split()[0].split("(")[0] for line in lines
+            if line.startswith("  ") and not line.startswith("   ")}
+    assert rows == set(FUNCTIONS)
+    if width >= 80:  # where each torch form fits whole on a line, it is whole
+        for function in FUNCTIONS.values():
+            assert function.torch_name in result.stdout
