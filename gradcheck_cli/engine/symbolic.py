@@ -96,8 +96,15 @@ def derivative(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> sp.Expr:
     """
     if expr.has(sp.nan):
         return sp.nan
-    for symbol in symbols:
-        expr = differentiate.diff(expr, symbol)
+    try:
+        for symbol in symbols:
+            expr = differentiate.diff(expr, symbol)
+    except ValueError:
+        # SymPy refuses to build a piece of it: Heaviside or DiracDelta of a value that is
+        # not real (max(asin(e)/x, e - 2), where asin(e) is complex, differentiates into
+        # Heaviside(asin(e)/x - e + 2)). No real derivative: nan, as of x + 0/0; it had
+        # ended the check as an internal error.
+        return sp.nan
     return expr
 
 
