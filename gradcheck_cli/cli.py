@@ -275,10 +275,9 @@ def functions_text(width: int | None = None) -> str:
         else:
             lines += textwrap.wrap(form, width, initial_indent=indent, subsequent_indent=indent,
                                    break_on_hyphens=False)
-    for line in ("Constants: " + ", ".join(CONSTANTS),
-                 "Operators: + - * / ** (^ also means power), unary - and +, parentheses"):
-        lines += ["", *textwrap.wrap(line, width)] if line.startswith("Constants") else \
-            textwrap.wrap(line, width)
+    lines += ["", *textwrap.wrap("Constants: " + ", ".join(CONSTANTS), width),
+              *textwrap.wrap("Operators: + - * / ** (^ also means power), unary - and +, "
+                             "parentheses", width)]
     return "\n".join(lines)
 
 

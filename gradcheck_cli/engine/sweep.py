@@ -703,10 +703,8 @@ def _printable(expr: Any) -> Any:
     normalised sinc as numpy's ``sinc(x/pi)``, SymPy's unnormalised one, so every sample
     of ``sinc(x)`` was "64 bits" off.
     """
-    from .sympy_functions import lgamma, xlogy
-
-    return expr.replace(lgamma, lambda u: sp.log(sp.Abs(sp.gamma(u)))) \
-        .replace(xlogy, lambda a, b: a * sp.log(b)) \
+    return expr.replace(sympy_functions.lgamma, lambda u: sp.log(sp.Abs(sp.gamma(u)))) \
+        .replace(sympy_functions.xlogy, lambda a, b: a * sp.log(b)) \
         .replace(sp.DiracDelta, lambda u, *order: sp.Piecewise((sp.nan, sp.Eq(u, 0)),
                                                                (0, True)))
 
