@@ -760,6 +760,30 @@ def test_a_sympy_computation_past_itstime_budget_is_stopped() -> None:
     assert finished == ["done"]
 
 
+def test_a_budget_whose_expiry_is_swallowed_expires_again() -> None:
+    import time
+
+    from gradcheck_cli.engine.substitute import TooSlowError, time_budget
+
+    # The first TooSlowError lands where it is swallowed (as in a garbage-collector
+    # callback, which Python only reports); the budget must still stop the block. A
+    # one-shot timer left it running: here it would have spun for the full 5 s.
+    swallowed = []
+    start = time.process_time()
+    with pytest.raises(TooSlowError), time_budget(0.1):
+        while time.process_time() - start < 5:
+            try:
+                while time.process_time() - start < 5:
+                    pass
+            except TooSlowError:
+                if swallowed:
+                    raise
+                swallowed.append(True)
+    assert swallowed == [True]
+    assert time.process_time() - start < 2
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)  # disarmed on the way out
+
+
 def _run_in_budget() -> str:
     import time
 

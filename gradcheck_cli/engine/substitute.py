@@ -29,6 +29,10 @@ class TooSlowError(Exception):
     """The time budget of a SymPy computation ran out."""
 
 
+#: CPU seconds between repeated expiries of a time budget that has run out.
+RAISE_AGAIN_SECONDS = 0.05
+
+
 @contextlib.contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Raise :class:`TooSlowError` in the block once it has used ``seconds`` of this
@@ -51,7 +55,11 @@ def time_budget(seconds: float) -> Iterator[None]:
         raise TooSlowError
 
     previous = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
+    # Raised again every RAISE_AGAIN_SECONDS past the budget: an exception raised where
+    # Python only reports it (a garbage-collector callback, a __del__) is swallowed, and a
+    # one-shot timer then left SymPy running unbounded (seen under pytest, whose gc callback
+    # took one inside SymPy's limit).
+    signal.setitimer(signal.ITIMER_PROF, seconds, RAISE_AGAIN_SECONDS)
     try:
         yield
     finally:
